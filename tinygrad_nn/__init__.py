@@ -1,0 +1,25 @@
+"""tinygrad_nn: a small autograd engine over scalars and numpy arrays.
+
+>>> from tinygrad_nn import Value
+>>> a, b = Value(2.0), Value(-3.0)
+>>> c = a * b + b ** 2
+>>> c.backward()
+>>> a.grad, b.grad
+(-3.0, -4.0)
+"""
+
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .value import Value, concatenate, stack, where
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value",
+    "concatenate",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+    "stack",
+    "where",
+]

@@ -1,0 +1,152 @@
+"""Reverse-mode differentiation: walk the graph backwards, applying VJP rules.
+
+The walk never recurses, so graph depth is limited only by memory, and it
+propagates each call's own contributions in a private table: ``.grad`` is
+written once per node at the end of its turn (``+=`` onto what was there), so
+calling ``backward`` twice gives exactly twice the gradients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .value import Value, _as_data, _constant
+
+
+def toposort(root: Value) -> list[Value]:
+    """Values reachable from ``root`` through inputs that require grad,
+    each listed after all of its inputs (iterative depth-first search)."""
+    order: list[Value] = []
+    seen: set[int] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        key = id(node)
+        if key in seen:
+            continue
+        seen.add(key)
+        stack.append((node, True))
+        for p in node._parents:
+            if p is not None and id(p) not in seen:
+                stack.append((p, False))
+    return order
+
+
+def _seed(root: Value, grad: Any) -> Any:
+    """dE/d root: 1 for a single element, else the caller's ``grad`` (checked, copied)."""
+    if not root.requires_grad:
+        raise RuntimeError(
+            "backward: this Value does not require grad (it is a constant, was built only "
+            "from constants, or was computed under no_grad)"
+        )
+    if grad is None:
+        if root.size != 1:
+            raise ValueError(
+                f"backward: grad can be omitted only for a single-element output; this Value has "
+                f"shape {root.shape}. Pass grad= of that shape, or reduce it first (e.g. .sum())"
+            )
+        return 1.0 if type(root.data) is float else np.ones_like(root.data)
+    if isinstance(grad, Value):
+        grad = grad.data
+    grad = np.array(_constant(grad, "backward"), dtype=root.dtype)
+    if grad.shape != root.shape:
+        raise ValueError(f"backward: grad has shape {grad.shape} but this Value has shape {root.shape}")
+    return _as_data(grad)
+
+
+def _conform(c: Any, like: Any) -> Any:
+    """Give a raw gradient contribution the shape and dtype of the data it is for."""
+    if type(like) is float:
+        if type(c) is float:
+            return c
+        return float(np.sum(c))
+    if type(c) is not np.ndarray:
+        c = np.asarray(c)
+    if c.shape != like.shape:
+        c = ops.sum_to(c, like.shape)
+    if c.dtype != like.dtype:
+        c = c.astype(like.dtype)
+    return c
+
+
+def _call_rule(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
+    try:
+        return rule(g, out, *args, **params) if params else rule(g, out, *args)
+    except (ZeroDivisionError, OverflowError):
+        # A rule on Python floats hit 1/0 or overflow: redo it with IEEE semantics.
+        f64 = [np.float64(x) if type(x) is float else x for x in (g, out, *args)]
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return rule(*f64, **params) if params else rule(*f64)
+
+
+def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
+    """Accumulate ∂root/∂v into ``v.grad`` for every v in root's graph."""
+    seed = _seed(root, grad)
+    order = toposort(root)
+    if create_graph:
+        _backward_recorded(order, root, seed)
+        return
+    pending: dict[int, Any] = {id(root): seed}
+    stored: set[int] = set()  # ids of arrays already handed out as a .grad
+    for node in reversed(order):
+        g = pending.pop(id(node), None)
+        if g is None:
+            continue
+        op = node._op
+        old = node.grad
+        if old is None:
+            if type(g) is np.ndarray:
+                # A leaf's .grad must not alias another node's (users and
+                # optimizers may change it in place); intermediates may share.
+                if op is None and (g.base is not None or id(g) in stored):
+                    g = g.copy()
+                stored.add(id(g))
+            node.grad = g
+        else:
+            node.grad = (old.data if isinstance(old, Value) else old) + g
+        if op is None:
+            continue
+        args, params, out = node._args, node._params, node.data
+        for i, p in enumerate(node._parents):
+            if p is None:
+                continue
+            c = _conform(_call_rule(op.rule(i), g, out, args, params), p.data)
+            key = id(p)
+            prev = pending.get(key)
+            pending[key] = c if prev is None else prev + c
+
+
+def _backward_recorded(order: list[Value], root: Value, seed: Any) -> None:
+    """The same walk with Values instead of arrays, so the gradients have graphs."""
+    from .grad_mode import enable_grad
+
+    with enable_grad():
+        pending: dict[int, Any] = {id(root): Value(seed, requires_grad=False)}
+        for node in reversed(order):
+            g = pending.pop(id(node), None)
+            if g is None:
+                continue
+            node.grad = g if node.grad is None else node.grad + g
+            op = node._op
+            if op is None:
+                continue
+            args = tuple(a if p is None else p for p, a in zip(node._parents, node._args, strict=True))
+            for i, p in enumerate(node._parents):
+                if p is None:
+                    continue
+                c = _call_rule(op.rule(i), g, node, args, node._params)
+                if not isinstance(c, Value):
+                    c = Value(_conform(c, p.data), requires_grad=False)
+                if c.shape != p.shape:
+                    c = c.sum_to(p.shape)
+                if c.dtype != p.dtype:
+                    c = c.astype(p.dtype)
+                key = id(p)
+                prev = pending.get(key)
+                pending[key] = c if prev is None else prev + c

@@ -1,0 +1,492 @@
+"""The primitive operations: each one's forward and its derivative, side by side.
+
+An :class:`Op` pairs a forward function on raw data (Python floats and numpy
+arrays) with one vector-Jacobian product (VJP) rule per input. A rule receives
+the upstream gradient ``g`` (dE/d out), the op's output ``out`` and its inputs,
+and returns dE/d input = g · ∂out/∂input, *before* broadcasting is undone: the
+engine sums each contribution back to its input's shape, so rules never think
+about broadcasting.
+
+Rules are written with operators and the polymorphic helpers below (``exp``,
+``log``, ``reshape``, ``broadcast_to`` …), which accept floats, arrays *and*
+Values. The engine calls them with raw arrays for an ordinary backward pass
+(fast, nothing recorded) and with Values when ``backward(create_graph=True)``
+asks for a differentiable gradient, so the same rules give derivatives of any
+order. Masks such as ``x > 0`` are computed from raw data: they are locally
+constant.
+
+Adding an op means adding one ``defop`` entry here and, if it should be a
+method, a one-line wrapper on :class:`~tinygrad_nn.value.Value`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+Rule = Callable[..., Any]
+
+
+class Op:
+    """A differentiable primitive: ``forward(*raw_inputs, **params)`` and VJP rules.
+
+    ``vjps[i](g, out, *inputs, **params)`` returns the gradient for input ``i``.
+    Variadic ops (``concatenate``, ``stack``) give one rule that also takes the
+    input's position first: ``rule(i, g, out, *inputs, **params)``.
+    """
+
+    __slots__ = ("name", "forward", "vjps", "describe_error", "variadic")
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        vjps: Sequence[Rule],
+        describe_error: Callable[..., str] | None = None,
+        variadic: bool = False,
+    ) -> None:
+        self.name = name
+        self.forward = forward
+        self.vjps = tuple(vjps)
+        self.describe_error = describe_error
+        self.variadic = variadic
+
+    def rule(self, i: int) -> Rule:
+        """The VJP rule for input ``i``."""
+        if self.variadic:
+            rule = self.vjps[0]
+            return lambda *a, **k: rule(i, *a, **k)
+        return self.vjps[i]
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+OPS: dict[str, Op] = {}
+
+
+def defop(
+    name: str,
+    forward: Callable[..., Any],
+    *vjps: Rule,
+    error: Callable[..., str] | None = None,
+    variadic: bool = False,
+) -> Op:
+    """Create an op, register it in :data:`OPS` under ``name`` and return it."""
+    op = Op(name, forward, vjps, error, variadic)
+    OPS[name] = op
+    return op
+
+
+# ---------------------------------------------------------------------------
+# Polymorphic helpers: float | ndarray | Value in, same kind out.
+# A Value is anything that is neither a float nor a numpy object; it is
+# handled through its methods, so this module never imports Value.
+# ---------------------------------------------------------------------------
+
+
+def _is_raw(x: Any) -> bool:
+    return type(x) is float or isinstance(x, (np.ndarray, np.generic, int))
+
+
+def raw(x: Any) -> Any:
+    """The numeric data behind ``x`` (a Value's ``.data``; raw data itself)."""
+    return x if _is_raw(x) else x.data
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    return () if type(x) is float or type(x) is int else x.shape
+
+
+def exp(x: Any) -> Any:
+    if type(x) is float:
+        try:
+            return math.exp(x)
+        except OverflowError:
+            return math.inf
+    if _is_raw(x):
+        with np.errstate(over="ignore"):  # exp(1000) is inf, as in IEEE; no warning
+            return np.exp(x)
+    return x.exp()
+
+
+def log(x: Any) -> Any:
+    if type(x) is float:
+        if x > 0.0:
+            return math.log(x)
+        return -math.inf if x == 0.0 else math.nan
+    if _is_raw(x):
+        with np.errstate(divide="ignore"):  # log(0) = -inf without a warning
+            return np.log(x)
+    return x.log()
+
+
+def sign(x: Any) -> Any:
+    """Sign of the raw data (0 at 0): a constant, never recorded."""
+    x = raw(x)
+    if type(x) is float:
+        return float((x > 0.0) - (x < 0.0))
+    return np.sign(x)
+
+
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    if _is_raw(x):
+        return np.reshape(x, shape)
+    return x.reshape(shape)
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None) -> Any:
+    if _is_raw(x):
+        return np.transpose(x, axes)
+    return x.transpose(axes)
+
+
+def swap_last(x: Any) -> Any:
+    """Swap the last two axes (the matrix transpose of a stack of matrices)."""
+    n = len(shape_of(x))
+    if n == 2:
+        return x.T
+    axes = tuple(range(n - 2)) + (n - 1, n - 2)
+    return transpose(x, axes)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    if _is_raw(x):
+        return np.broadcast_to(x, shape)
+    return x.broadcast_to(shape)
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``x`` down to ``shape``: the adjoint of broadcasting to ``x``'s shape."""
+    xs = shape_of(x)
+    if xs == shape:
+        return x
+    if not _is_raw(x):
+        return x.sum_to(shape)
+    lead = len(xs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1
+    )
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+def where(cond: Any, x: Any, y: Any) -> Any:
+    if _is_raw(x) and _is_raw(y):
+        return np.where(cond, x, y)
+    from .value import where as value_where  # a Value is involved: record it
+
+    return value_where(cond, x, y)
+
+
+def getitem(x: Any, index: Any) -> Any:
+    if _is_raw(x):
+        return np.asarray(x)[index]
+    return x[index]
+
+
+def scatter(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """Zeros of ``shape`` with ``g`` added at ``index`` (the adjoint of ``x[index]``)."""
+    if _is_raw(g):
+        return _scatter(g, index, shape)
+    from .value import apply
+
+    return apply(SCATTER, g, index=index, shape=shape)
+
+
+def astype(x: Any, dtype: np.dtype[Any]) -> Any:
+    if _is_raw(x):
+        return np.asarray(x).astype(dtype)
+    return x.astype(dtype)
+
+
+# ---------------------------------------------------------------------------
+# Error messages (only built when numpy has already refused the inputs).
+# ---------------------------------------------------------------------------
+
+
+def _shapes(*xs: Any) -> str:
+    return " and ".join(str(tuple(np.shape(x))) for x in xs)
+
+
+def _broadcast_error(name: str, exc: Exception, *xs: Any, **_: Any) -> str:
+    return f"{name}: shapes {_shapes(*xs)} cannot be broadcast together"
+
+
+def _matmul_error(name: str, exc: Exception, a: Any, b: Any) -> str:
+    sa, sb = np.shape(a), np.shape(b)
+    if len(sa) == 0 or len(sb) == 0:
+        return f"{name}: shapes {sa} and {sb}: matmul needs at least 1-d operands (use * for scalars)"
+    k_a = sa[-1]
+    k_b = sb[0] if len(sb) == 1 else sb[-2]
+    if k_a != k_b:
+        return f"{name}: shapes {sa} and {sb} are not aligned ({k_a} != {k_b})"
+    return f"{name}: batch shapes of {sa} and {sb} cannot be broadcast together"
+
+
+def _generic_error(name: str, exc: Exception, *xs: Any, **params: Any) -> str:
+    detail = ", ".join(f"{k}={v!r}" for k, v in params.items())
+    return f"{name}: {exc} (input shapes {_shapes(*xs)}{'; ' + detail if detail else ''})"
+
+
+# ---------------------------------------------------------------------------
+# Forward helpers that need care on Python floats (no exceptions, IEEE results)
+# ---------------------------------------------------------------------------
+
+
+def _div(a: Any, b: Any) -> Any:
+    try:
+        return a / b
+    except ZeroDivisionError:  # Python floats raise where IEEE gives inf/nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.float64(a) / np.float64(b))
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if type(a) is float and (type(b) is float or type(b) is int):
+        try:
+            r = a**b
+        except (ZeroDivisionError, OverflowError):
+            with np.errstate(all="ignore"):
+                return float(np.float64(a) ** np.float64(b))
+        return math.nan if type(r) is complex else r
+    return a**b
+
+
+def _sigmoid(x: Any) -> Any:
+    # Only ever exponentiate a non-positive number: no overflow for any x.
+    if type(x) is float:
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+    e = np.exp(-np.abs(x))
+    r = 1.0 / (1.0 + e)
+    return np.where(x >= 0, r, e * r)
+
+
+def _tanh(x: Any) -> Any:
+    return math.tanh(x) if type(x) is float else np.tanh(x)
+
+
+def _sqrt(x: Any) -> Any:
+    if type(x) is float:
+        return math.sqrt(x) if x >= 0.0 else math.nan
+    return np.sqrt(x)
+
+
+def _relu(x: Any) -> Any:
+    if type(x) is float:
+        return x if x > 0.0 else 0.0
+    return np.maximum(x, 0)
+
+
+def _leaky_relu(x: Any, slope: float) -> Any:
+    if type(x) is float:
+        return x if x > 0.0 else slope * x
+    return np.where(x > 0, x, x * slope)
+
+
+def _keep_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """The shape a reduction over ``axis`` leaves with ``keepdims=True``."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _reduced_count(shape: tuple[int, ...], axis: Any) -> int:
+    kept = _keep_shape(shape, axis)
+    return math.prod(shape) // max(math.prod(kept), 1) if math.prod(shape) else 0
+
+
+def _reciprocal(n: int) -> float:
+    return 1.0 / n if n else math.nan  # the mean of nothing is nan, as in numpy
+
+
+def _unreduce(g: Any, x: Any, axis: Any) -> Any:
+    """Broadcast a reduction's gradient back over the reduced axes."""
+    shape = shape_of(x)
+    return broadcast_to(reshape(g, _keep_shape(shape, axis)), shape)
+
+
+def _max(x: Any, axis: Any, keepdims: bool) -> Any:
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+def _max_vjp(g: Any, out: Any, x: Any, *, axis: Any, keepdims: bool) -> Any:
+    # Ties share the gradient equally (as torch.amax does), so the rule is
+    # the derivative of the mean of the tied maxima.
+    xd = np.asarray(raw(x))
+    peak = np.max(xd, axis=axis, keepdims=True)
+    mask = xd == peak
+    share = mask / np.sum(mask, axis=axis, keepdims=True)
+    return _unreduce(g, x, axis) * share
+
+
+def _softmax(x: Any, axis: int) -> Any:
+    z = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x: Any, axis: int) -> Any:
+    z = x - np.max(x, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _scatter(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if _is_basic_index(index):
+        out[index] = g  # basic indexing never repeats an element
+    else:
+        np.add.at(out, index, g)  # integer arrays may repeat: accumulate
+    return out
+
+
+def _is_basic_index(index: Any) -> bool:
+    items = index if type(index) is tuple else (index,)
+    return all(
+        i is None or i is Ellipsis or type(i) is slice or isinstance(i, (int, np.integer))
+        for i in items
+    )
+
+
+def _index(x: Any, index: Any) -> Any:
+    return np.asarray(x)[index]
+
+
+def _matmul_vjp_a(g: Any, out: Any, a: Any, b: Any) -> Any:
+    na, nb = len(shape_of(a)), len(shape_of(b))
+    if na == 2 and nb == 2:
+        return g @ b.T
+    if nb == 1:  # out = a @ b drops a's last axis: put it back
+        return reshape(g, shape_of(g) + (1,)) * b
+    gg = reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1])) if na == 1 else g
+    return gg @ swap_last(b)  # for 1-d a, sum_to collapses the leftover axes
+
+
+def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
+    na, nb = len(shape_of(a)), len(shape_of(b))
+    if na == 2 and nb == 2:
+        return a.T @ g
+    if na == 1:  # out = a @ b drops b's second-to-last axis: put it back
+        gg = reshape(g, shape_of(g)[:-1] + (1, shape_of(g)[-1])) if nb > 1 else g
+        return reshape(a, (shape_of(a)[0], 1)) * gg if nb > 1 else a * g
+    gg = reshape(g, shape_of(g) + (1,)) if nb == 1 else g
+    r = swap_last(a) @ gg
+    return reshape(r, shape_of(r)[:-1]) if nb == 1 else r
+
+
+def _pow_vjp_exponent(g: Any, out: Any, a: Any, b: Any) -> Any:
+    # d a^b / db = a^b log a, defined for a > 0; 0 at a == 0 (as PyTorch); nan for a < 0.
+    ad = raw(a)
+    positive = np.asarray(ad) > 0
+    if positive.all():
+        return g * out * log(a)
+    safe_log = log(where(positive, a, 1.0))
+    fallback = np.where(np.asarray(ad) == 0, 0.0, np.nan)
+    return g * out * where(positive, safe_log, fallback)
+
+
+def _concat_offsets(xs: Sequence[Any], axis: int, i: int) -> tuple[int, int]:
+    start = sum(shape_of(x)[axis] for x in xs[:i])
+    return start, start + shape_of(xs[i])[axis]
+
+
+def _concat_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
+    start, stop = _concat_offsets(xs, axis, i)
+    return getitem(g, (slice(None),) * axis + (slice(start, stop),))
+
+
+def _stack_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
+    return getitem(g, (slice(None),) * axis + (i,))
+
+
+# ---------------------------------------------------------------------------
+# The table. Each entry: name, forward, then one VJP per input.
+# ---------------------------------------------------------------------------
+
+ADD = defop("add", lambda a, b: a + b,
+            lambda g, out, a, b: g,
+            lambda g, out, a, b: g,
+            error=_broadcast_error)  # fmt: skip
+SUB = defop("sub", lambda a, b: a - b,
+            lambda g, out, a, b: g,
+            lambda g, out, a, b: -g,
+            error=_broadcast_error)  # fmt: skip
+MUL = defop("mul", lambda a, b: a * b,
+            lambda g, out, a, b: g * b,
+            lambda g, out, a, b: g * a,
+            error=_broadcast_error)  # fmt: skip
+DIV = defop("div", _div,
+            lambda g, out, a, b: g / b,
+            lambda g, out, a, b: -g * out / b,
+            error=_broadcast_error)  # fmt: skip
+NEG = defop("neg", lambda a: -a,
+            lambda g, out, a: -g)  # fmt: skip
+POW = defop("pow", _pow,
+            lambda g, out, a, b: g * b * a ** (b - 1),
+            _pow_vjp_exponent,
+            error=_broadcast_error)  # fmt: skip
+MATMUL = defop("matmul", lambda a, b: a @ b,
+               _matmul_vjp_a,
+               _matmul_vjp_b,
+               error=_matmul_error)  # fmt: skip
+
+EXP = defop("exp", exp, lambda g, out, x: g * out)
+LOG = defop("log", log, lambda g, out, x: g / x)
+SQRT = defop("sqrt", _sqrt, lambda g, out, x: g / (2.0 * out))
+ABS = defop("abs", lambda x: abs(x), lambda g, out, x: g * sign(x))  # abs'(0) = 0
+TANH = defop("tanh", _tanh, lambda g, out, x: g * (1.0 - out * out))
+SIGMOID = defop("sigmoid", _sigmoid, lambda g, out, x: g * (out * (1.0 - out)))
+RELU = defop("relu", _relu, lambda g, out, x: g * (raw(x) > 0))  # relu'(0) = 0
+LEAKY_RELU = defop("leaky_relu", _leaky_relu,
+                   lambda g, out, x, slope: g * np.where(raw(x) > 0, 1.0, slope))  # fmt: skip
+
+SUM = defop("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+            lambda g, out, x, axis, keepdims: _unreduce(g, x, axis),
+            error=_generic_error)  # fmt: skip
+MEAN = defop("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+             lambda g, out, x, axis, keepdims:
+                 _unreduce(g, x, axis) * _reciprocal(_reduced_count(shape_of(x), axis)),
+             error=_generic_error)  # fmt: skip
+MAX = defop("max", _max, _max_vjp, error=_generic_error)
+SOFTMAX = defop("softmax", _softmax,
+                lambda g, out, x, axis: out * (g - (g * out).sum(axis=axis, keepdims=True)),
+                error=_generic_error)  # fmt: skip
+LOG_SOFTMAX = defop("log_softmax", _log_softmax,
+                    lambda g, out, x, axis: g - exp(out) * g.sum(axis=axis, keepdims=True),
+                    error=_generic_error)  # fmt: skip
+
+RESHAPE = defop("reshape", lambda x, shape: np.reshape(x, shape),
+                lambda g, out, x, shape: reshape(g, shape_of(x)),
+                error=_generic_error)  # fmt: skip
+TRANSPOSE = defop("transpose", lambda x, axes: np.transpose(x, axes),
+                  lambda g, out, x, axes:
+                      transpose(g, None if axes is None else tuple(np.argsort(axes))),
+                  error=_generic_error)  # fmt: skip
+BROADCAST_TO = defop("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+                     lambda g, out, x, shape: sum_to(g, shape_of(x)),
+                     error=_broadcast_error)  # fmt: skip
+SUM_TO = defop("sum_to", lambda x, shape: sum_to(x, shape),
+               lambda g, out, x, shape: broadcast_to(g, shape_of(x)),
+               error=_generic_error)  # fmt: skip
+GETITEM = defop("getitem", _index,
+                lambda g, out, x, index: scatter(g, index, shape_of(x)),
+                error=_generic_error)  # fmt: skip
+SCATTER = defop("scatter", _scatter,
+                lambda g, out, x, index, shape: getitem(g, index),
+                error=_generic_error)  # fmt: skip
+ASTYPE = defop("astype", lambda x, dtype: np.asarray(x).astype(dtype),
+               lambda g, out, x, dtype: astype(g, np.asarray(raw(x)).dtype))  # fmt: skip
+WHERE = defop("where", lambda x, y, cond: np.where(cond, x, y),
+              lambda g, out, x, y, cond: where(cond, g, 0.0),
+              lambda g, out, x, y, cond: where(cond, 0.0, g),
+              error=_broadcast_error)  # fmt: skip
+CONCATENATE = defop("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis),
+                    _concat_vjp, error=_generic_error, variadic=True)  # fmt: skip
+STACK = defop("stack", lambda *xs, axis: np.stack(xs, axis=axis),
+              _stack_vjp, error=_generic_error, variadic=True)  # fmt: skip

@@ -1,0 +1,433 @@
+"""The :class:`Value`: a number or numpy array that remembers how it was computed.
+
+Every operation on Values goes through :func:`apply`, which runs the op's
+forward on the raw data and, when any input requires grad (and recording is
+on), stores what the op's VJP rules will need: the op, its raw inputs, the
+input Values to send gradients to, and the op's parameters. Nothing else is
+kept: no closures, so a graph holds no reference cycles and is freed as soon
+as its last Value is dropped.
+
+Scalars built from Python numbers keep a plain ``float`` in ``.data`` (and
+``.grad``), as in micrograd: cheap, and friendly to print. Everything else is
+an ``ndarray``. float64 is the default; float32 (and float16) arrays keep
+their dtype; ints and bools become float64.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from . import grad_mode, ops
+from .ops import Op
+
+ArrayLike = Union[float, int, Sequence[Any], np.ndarray, np.generic, "Value"]
+
+_F64 = np.dtype(np.float64)
+
+
+def _as_data(out: Any) -> Any:
+    """Normalize an op's raw result: float64 scalars become ``float``."""
+    t = type(out)
+    if t is float:
+        return out
+    if t is np.ndarray:
+        return float(out) if out.ndim == 0 and out.dtype == _F64 else out
+    if t is np.float64 or t is int or t is bool:
+        return float(out)
+    return np.asarray(out)
+
+
+def _to_data(data: Any, dtype: Any) -> Any:
+    """Convert user data for ``Value(data, dtype=...)``, copying arrays."""
+    if type(data) is float and dtype is None:
+        return data
+    if isinstance(data, Value):
+        raise TypeError("Value: data is already a Value; use v.detach() to get a constant copy")
+    if isinstance(data, (str, bytes)):
+        raise TypeError(f"Value: data must be numeric, got {type(data).__name__} {data!r}")
+    if isinstance(data, complex) or np.iscomplexobj(data):
+        raise TypeError("Value: complex data is not supported")
+    try:
+        arr = np.array(data)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"Value: cannot turn {type(data).__name__} into a numeric array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"Value: data must be numeric, got an array of dtype {arr.dtype}")
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"Value: dtype must be a floating type such as float64 or float32, got {dt}")
+        arr = arr.astype(dt, copy=False)
+    elif arr.dtype.kind != "f":
+        arr = arr.astype(np.float64)
+    return _as_data(arr)
+
+
+def _constant(x: Any, name: str) -> Any:
+    """Check a non-Value operand of op ``name``; constants are never differentiated."""
+    t = type(x)
+    if t is float or t is int:
+        return x
+    if t is np.ndarray:
+        if x.dtype.kind in "biuf":
+            return x
+    elif isinstance(x, (numbers.Real, np.generic, list, tuple)) and not isinstance(x, (str, bytes)):
+        arr = np.asarray(x)
+        if arr.dtype.kind in "biuf":
+            return x if isinstance(x, (numbers.Real, np.generic)) else arr
+        x = arr
+    if isinstance(x, complex) or (isinstance(x, np.ndarray) and x.dtype.kind == "c"):
+        raise TypeError(f"{name}: complex numbers are not supported")
+    what = f"an array of dtype {x.dtype}" if isinstance(x, np.ndarray) else f"type {type(x).__name__}"
+    raise TypeError(f"{name}: unsupported operand of {what}")
+
+
+def _new(data: Any) -> Value:
+    v = Value.__new__(Value)
+    v.data = data
+    v.grad = None
+    v.requires_grad = False
+    v._op = None
+    v._args = ()
+    v._parents = ()
+    v._params = None
+    return v
+
+
+def apply(op: Op, *args: Any, **params: Any) -> Value:
+    """Run ``op`` on Values and constants and record it if anything needs a gradient."""
+    raws: list[Any] = []
+    parents: list[Value | None] = []
+    needs_grad = False
+    for a in args:
+        if type(a) is Value:
+            raws.append(a.data)
+            if a.requires_grad:
+                needs_grad = True
+                parents.append(a)
+            else:
+                parents.append(None)
+        else:
+            raws.append(_constant(a, op.name))
+            parents.append(None)
+    try:
+        out = op.forward(*raws, **params)
+    except (ValueError, IndexError) as exc:
+        describe = op.describe_error or ops._generic_error
+        raise type(exc)(describe(op.name, exc, *raws, **params)) from None
+    except (ZeroDivisionError, OverflowError):
+        # Python floats raise where IEEE arithmetic (numpy) returns inf or nan.
+        with np.errstate(all="ignore"):
+            out = op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
+    v = _new(_as_data(out))
+    if needs_grad and grad_mode._enabled:
+        v.requires_grad = True
+        v._op = op
+        v._args = tuple(raws)
+        v._parents = tuple(parents)
+        v._params = params or None
+    return v
+
+
+class Value:
+    """A scalar or array node of a computation graph.
+
+    ``Value(data, requires_grad=True, dtype=None)``: ``data`` is a number, a
+    nested list or an ndarray (copied). Plain numbers and arrays mixed into
+    expressions are constants: they are never differentiated.
+
+    After ``loss.backward()``, every Value of the graph that requires grad
+    holds ``.grad`` = ∂loss/∂value with the value's own shape, intermediates
+    included: the ``.grad`` of a layer's pre-activation z is the δ of the
+    classic backprop derivation.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_op", "_args", "_parents", "_params")
+    __array_ufunc__ = None  # ndarray (op) Value defers to Value's reflected operator
+
+    data: Any
+    grad: Any
+    requires_grad: bool
+
+    def __init__(self, data: ArrayLike, requires_grad: bool = True, dtype: Any = None) -> None:
+        self.data = _to_data(data, dtype)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._op: Op | None = None
+        self._args: tuple[Any, ...] = ()
+        self._parents: tuple[Value | None, ...] = ()
+        self._params: dict[str, Any] | None = None
+
+    # -- introspection -----------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return () if type(self.data) is float else self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return 1 if type(self.data) is float else int(self.data.size)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return _F64 if type(self.data) is float else self.data.dtype
+
+    @property
+    def op(self) -> str | None:
+        """Name of the op that produced this Value (None for leaves and constants)."""
+        return None if self._op is None else self._op.name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    def item(self) -> float:
+        """The value of a single-element Value as a Python float."""
+        if self.size != 1:
+            raise ValueError(
+                f"item: only a single-element Value converts to a number, this one has shape {self.shape}"
+            )
+        return float(np.asarray(self.data).reshape(()))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = np.asarray(self.data, dtype=dtype)
+        return arr.copy() if copy else arr
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d Value")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Value]:
+        return (self[i] for i in range(len(self)))
+
+    def __float__(self) -> float:
+        return self.item()
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(f"the truth value of a Value of shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __format__(self, spec: str) -> str:
+        return format(self.item(), spec) if spec else repr(self)
+
+    def __repr__(self) -> str:
+        extra = []
+        if type(self.data) is not float and self.dtype != _F64:
+            extra.append(f"dtype={self.dtype}")
+        if self._op is not None:
+            extra.append(f"op={self._op.name!r}")
+        if not self.requires_grad:
+            extra.append("requires_grad=False")
+        if self.grad is not None:
+            extra.append(f"grad={_brief(self.grad)}")
+        body = _brief(self.data)
+        return f"Value({', '.join([body, *extra])})"
+
+    # -- arithmetic ---------------------------------------------------------
+    def __add__(self, other: Any) -> Value:
+        return apply(ops.ADD, self, other)
+
+    def __radd__(self, other: Any) -> Value:
+        return apply(ops.ADD, other, self)
+
+    def __sub__(self, other: Any) -> Value:
+        return apply(ops.SUB, self, other)
+
+    def __rsub__(self, other: Any) -> Value:
+        return apply(ops.SUB, other, self)
+
+    def __mul__(self, other: Any) -> Value:
+        return apply(ops.MUL, self, other)
+
+    def __rmul__(self, other: Any) -> Value:
+        return apply(ops.MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Value:
+        return apply(ops.DIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Value:
+        return apply(ops.DIV, other, self)
+
+    def __pow__(self, other: Any) -> Value:
+        return apply(ops.POW, self, other)
+
+    def __rpow__(self, other: Any) -> Value:
+        return apply(ops.POW, other, self)
+
+    def __matmul__(self, other: Any) -> Value:
+        return apply(ops.MATMUL, self, other)
+
+    def __rmatmul__(self, other: Any) -> Value:
+        return apply(ops.MATMUL, other, self)
+
+    def __neg__(self) -> Value:
+        return apply(ops.NEG, self)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __abs__(self) -> Value:
+        return apply(ops.ABS, self)
+
+    # -- elementwise functions ----------------------------------------------
+    def exp(self) -> Value:
+        return apply(ops.EXP, self)
+
+    def log(self) -> Value:
+        """Natural log; log(0) = -inf (no warning), log of a negative is nan."""
+        return apply(ops.LOG, self)
+
+    def sqrt(self) -> Value:
+        return apply(ops.SQRT, self)
+
+    def abs(self) -> Value:
+        """|x|, with the derivative at 0 taken as 0 (PyTorch's convention)."""
+        return apply(ops.ABS, self)
+
+    def tanh(self) -> Value:
+        """tanh(x); derivative 1 - tanh(x)² from the saved output."""
+        return apply(ops.TANH, self)
+
+    def sigmoid(self) -> Value:
+        """σ(x) = 1 / (1 + e^-x), overflow-free for any x; σ' = σ(1 - σ)."""
+        return apply(ops.SIGMOID, self)
+
+    def relu(self) -> Value:
+        """max(x, 0), with relu'(0) = 0 (PyTorch's convention)."""
+        return apply(ops.RELU, self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Value:
+        """x for x > 0, ``negative_slope * x`` otherwise."""
+        return apply(ops.LEAKY_RELU, self, slope=float(negative_slope))
+
+    # -- reductions and normalizations -------------------------------------
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Value:
+        return apply(ops.SUM, self, axis=_axis(axis), keepdims=bool(keepdims))
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Value:
+        return apply(ops.MEAN, self, axis=_axis(axis), keepdims=bool(keepdims))
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Value:
+        """Maximum over ``axis``. Tied maxima share the gradient equally."""
+        return apply(ops.MAX, self, axis=_axis(axis), keepdims=bool(keepdims))
+
+    def softmax(self, axis: int = -1) -> Value:
+        """exp(x) / Σ exp(x) along ``axis``, computed after subtracting the max."""
+        return apply(ops.SOFTMAX, self, axis=axis)
+
+    def log_softmax(self, axis: int = -1) -> Value:
+        """x - log Σ exp(x) along ``axis``, stable for any magnitude."""
+        return apply(ops.LOG_SOFTMAX, self, axis=axis)
+
+    # -- shape ----------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Value:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return apply(ops.RESHAPE, self, shape=tuple(int(n) for n in shape))
+
+    def transpose(self, *axes: Any) -> Value:
+        """Permute axes (reverse them when none are given), as ``ndarray.transpose``."""
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = tuple(axes[0] or ())
+        return apply(ops.TRANSPOSE, self, axes=tuple(int(a) for a in axes) or None)
+
+    @property
+    def T(self) -> Value:
+        return self.transpose()
+
+    def broadcast_to(self, shape: Sequence[int]) -> Value:
+        return apply(ops.BROADCAST_TO, self, shape=tuple(shape))
+
+    def sum_to(self, shape: Sequence[int]) -> Value:
+        """Sum down to ``shape`` (the adjoint of ``broadcast_to``)."""
+        return apply(ops.SUM_TO, self, shape=tuple(shape))
+
+    def __getitem__(self, index: Any) -> Value:
+        return apply(ops.GETITEM, self, index=_index(index))
+
+    def astype(self, dtype: Any) -> Value:
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"astype: a Value holds floats, cannot cast to {dt}")
+        return apply(ops.ASTYPE, self, dtype=dt)
+
+    # -- graph ----------------------------------------------------------------
+    def detach(self) -> Value:
+        """A constant sharing this Value's data, cut off from the graph."""
+        v = _new(self.data)
+        return v
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, grad: Any = None, create_graph: bool = False) -> None:
+        """Fill ``.grad`` of every Value this one depends on.
+
+        ``grad`` is ∂E/∂self, seeded with 1 when self has a single element.
+        Gradients accumulate (+=) into ``.grad`` across calls. With
+        ``create_graph=True`` the gradients are Values with a graph of their
+        own, so they can be differentiated again.
+        """
+        from .autograd import backward
+
+        backward(self, grad, create_graph=create_graph)
+
+
+def _brief(x: Any) -> str:
+    if type(x) is float:
+        return repr(x)
+    if isinstance(x, Value):
+        return f"Value({_brief(x.data)})"
+    return np.array2string(np.asarray(x), precision=4, threshold=20, separator=", ")
+
+
+def _axis(axis: Any) -> Any:
+    if axis is None or isinstance(axis, (int, np.integer)):
+        return None if axis is None else int(axis)
+    return tuple(int(a) for a in axis)
+
+
+def _index(index: Any) -> Any:
+    """Replace Values used as indices by their data."""
+    if isinstance(index, Value):
+        return np.asarray(index.data)
+    if type(index) is tuple:
+        return tuple(np.asarray(i.data) if isinstance(i, Value) else i for i in index)
+    return index
+
+
+def concatenate(values: Sequence[Any], axis: int = 0) -> Value:
+    """Join Values (or arrays) along an existing axis; gradients are split back."""
+    values = list(values)
+    if not values:
+        raise ValueError("concatenate: need at least one Value")
+    ndim = np.ndim(values[0].data if isinstance(values[0], Value) else values[0])
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"concatenate: axis {axis} is out of bounds for {ndim}-d inputs")
+    return apply(ops.CONCATENATE, *values, axis=axis % ndim)
+
+
+def stack(values: Sequence[Any], axis: int = 0) -> Value:
+    """Join Values (or arrays) of one shape along a new axis."""
+    values = list(values)
+    if not values:
+        raise ValueError("stack: need at least one Value")
+    ndim = np.ndim(values[0].data if isinstance(values[0], Value) else values[0]) + 1
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"stack: axis {axis} is out of bounds for a {ndim}-d result")
+    return apply(ops.STACK, *values, axis=axis % ndim)
+
+
+def where(cond: Any, x: Any, y: Any) -> Value:
+    """``x`` where ``cond`` holds, else ``y``; ``cond`` is a constant mask."""
+    mask = np.asarray(cond.data if isinstance(cond, Value) else cond, dtype=bool)
+    return apply(ops.WHERE, x, y, cond=mask)
