@@ -49,12 +49,12 @@ def _to_data(data: Any, dtype: Any) -> Any:
         raise TypeError("Value: data is already a Value; use v.detach() to get a constant copy")
     if isinstance(data, (str, bytes)):
         raise TypeError(f"Value: data must be numeric, got {type(data).__name__} {data!r}")
-    if isinstance(data, complex) or np.iscomplexobj(data):
-        raise TypeError("Value: complex data is not supported")
     try:
         arr = np.array(data)
     except (ValueError, TypeError) as exc:
         raise TypeError(f"Value: cannot turn {type(data).__name__} into a numeric array ({exc})") from None
+    if arr.dtype.kind == "c":
+        raise TypeError("Value: complex data is not supported")
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"Value: data must be numeric, got an array of dtype {arr.dtype}")
     if dtype is not None:
