@@ -9,15 +9,22 @@
 """
 
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import autograd
+from .transforms import grad, hessian, hvp, jacobian
 from .value import Value, concatenate, stack, where
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Value",
+    "autograd",
     "concatenate",
     "enable_grad",
+    "grad",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacobian",
     "no_grad",
     "set_grad_enabled",
     "stack",

@@ -8,6 +8,7 @@ calling ``backward`` twice gives exactly twice the gradients.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -87,11 +88,45 @@ def _call_rule(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) 
 
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
     """Accumulate ∂root/∂v into ``v.grad`` for every v in root's graph."""
-    seed = _seed(root, grad)
+    _walk(root, _seed(root, grad), create_graph, wanted=None)
+
+
+def grad(
+    output: Value,
+    inputs: Sequence[Value],
+    grad_output: Any = None,
+    create_graph: bool = False,
+) -> list[Any]:
+    """∂output/∂x for each x in ``inputs``, returned instead of stored in ``.grad``.
+
+    Nothing's ``.grad`` changes. An input that ``output`` does not depend on
+    gets zeros of its shape. With ``create_graph=True`` the results are Values
+    that can be differentiated again (the basis of ``tinygrad_nn.grad``).
+    """
+    for x in inputs:
+        if not isinstance(x, Value):
+            raise TypeError(f"grad: inputs must be Values, got {type(x).__name__}")
+    found = _walk(output, _seed(output, grad_output), create_graph, wanted={id(x) for x in inputs})
+    results = []
+    for x in inputs:
+        g = found.get(id(x))
+        if g is None:
+            zeros = 0.0 if type(x.data) is float else np.zeros_like(x.data)
+            g = Value(zeros, requires_grad=False) if create_graph else zeros
+        results.append(g)
+    return results
+
+
+def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -> dict[int, Any]:
+    """Propagate ``seed`` from ``root`` to every node, in reverse topological order.
+
+    With ``wanted=None`` each node's gradient is accumulated into its ``.grad``;
+    otherwise only the gradients of the wanted nodes are returned, by id.
+    """
     order = toposort(root)
     if create_graph:
-        _backward_recorded(order, root, seed)
-        return
+        return _walk_recorded(order, root, seed, wanted)
+    found: dict[int, Any] = {}
     pending: dict[int, Any] = {id(root): seed}
     stored: set[int] = set()  # ids of arrays already handed out as a .grad
     for node in reversed(order):
@@ -99,8 +134,10 @@ def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
         if g is None:
             continue
         op = node._op
-        old = node.grad
-        if old is None:
+        if wanted is not None:
+            if id(node) in wanted:
+                found[id(node)] = g
+        elif node.grad is None:
             if type(g) is np.ndarray:
                 # A leaf's .grad must not alias another node's (users and
                 # optimizers may change it in place); intermediates may share.
@@ -109,6 +146,7 @@ def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
                 stored.add(id(g))
             node.grad = g
         else:
+            old = node.grad
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
@@ -120,19 +158,26 @@ def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
             key = id(p)
             prev = pending.get(key)
             pending[key] = c if prev is None else prev + c
+    return found
 
 
-def _backward_recorded(order: list[Value], root: Value, seed: Any) -> None:
+def _walk_recorded(order: list[Value], root: Value, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
     """The same walk with Values instead of arrays, so the gradients have graphs."""
     from .grad_mode import enable_grad
 
+    found: dict[int, Any] = {}
     with enable_grad():
-        pending: dict[int, Any] = {id(root): Value(seed, requires_grad=False)}
+        start = seed if isinstance(seed, Value) else Value(seed, requires_grad=False)
+        pending: dict[int, Any] = {id(root): start}
         for node in reversed(order):
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            node.grad = g if node.grad is None else node.grad + g
+            if wanted is not None:
+                if id(node) in wanted:
+                    found[id(node)] = g
+            else:
+                node.grad = g if node.grad is None else node.grad + g
             op = node._op
             if op is None:
                 continue
@@ -150,3 +195,4 @@ def _backward_recorded(order: list[Value], root: Value, seed: Any) -> None:
                 key = id(p)
                 prev = pending.get(key)
                 pending[key] = c if prev is None else prev + c
+    return found
