@@ -14,9 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_nn import Value, concatenate, stack, where
+from tinygrad_nn import Value, concatenate, ops, stack, where
 from tinygrad_nn.ops import OPS
 from tinygrad_nn.testing import arrays, broadcastable_shapes, shapes
+from tinygrad_nn.value import apply1
 
 EPS = 1e-6
 
@@ -109,7 +110,9 @@ def test_div(ab):
 
 @given(
     pairs.flatmap(
-        lambda s: st.tuples(arrays(s[0], min_value=0.5, max_value=2.0), arrays(s[1], min_value=-2, max_value=2))
+        lambda s: st.tuples(
+            arrays(s[0], min_value=0.5, max_value=2.0), arrays(s[1], min_value=-2, max_value=2)
+        )
     )
 )
 def test_pow_with_value_exponent(ab):
@@ -150,6 +153,7 @@ UNARY = {
     "sigmoid": (lambda x: x.sigmoid(), {"min_value": -8.0, "max_value": 8.0}),
     "relu": (lambda x: x.relu(), {"away_from_zero": 0.01}),
     "leaky_relu": (lambda x: x.leaky_relu(0.1), {"away_from_zero": 0.01}),
+    "softplus": (lambda x: apply1(ops.SOFTPLUS, x), {"min_value": -30.0, "max_value": 30.0}),
 }
 
 
@@ -251,7 +255,7 @@ def test_every_op_is_covered_here():
         "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "abs", "tanh",
         "sigmoid", "relu", "leaky_relu", "sum", "mean", "max", "softmax", "log_softmax", "reshape",
         "transpose", "broadcast_to", "sum_to", "getitem", "scatter", "astype", "where",
-        "concatenate", "stack",
+        "concatenate", "stack", "softplus",
     }  # fmt: skip
     missing = set(OPS) - covered
     assert not missing, f"ops without a finite-difference test: {sorted(missing)}"

@@ -27,7 +27,10 @@ def test_quick_start_is_two_commands_and_ci_runs_the_test_one():
 def test_engine_tour_example_runs():
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "engine_tour.py")],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
     for name in ("δ_k", "δ_j"):
         diff = float(re.search(rf"{name}\| = (\S+)", out).group(1))

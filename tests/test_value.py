@@ -320,7 +320,12 @@ def test_extreme_inputs_stay_finite_and_silent():
     big = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for fn in (lambda v: v.sigmoid(), lambda v: v.tanh(), lambda v: v.softmax(), lambda v: v.log_softmax()):
+        for fn in (
+            lambda v: v.sigmoid(),
+            lambda v: v.tanh(),
+            lambda v: v.softmax(),
+            lambda v: v.log_softmax(),
+        ):
             x = Value(big)
             y = fn(x)
             assert np.all(np.isfinite(y.data))
@@ -402,7 +407,7 @@ def test_reshape_transpose_forms():
 def test_matmul_shape_error():
     with pytest.raises(ValueError, match=r"matmul: shapes \(3, 4\) and \(5, 2\) are not aligned"):
         Value(np.ones((3, 4))) @ np.ones((5, 2))
-    with pytest.raises(ValueError, match="matmul: .*at least 1-d"):
+    with pytest.raises(ValueError, match=r"matmul: .*at least 1-d"):
         Value(np.ones(3)) @ 2.0
 
 
@@ -428,7 +433,9 @@ def test_backward_errors():
     v = Value(np.ones((8, 3))) * 2
     with pytest.raises(ValueError, match=r"backward: grad can be omitted only .* shape \(8, 3\)"):
         v.backward()
-    with pytest.raises(ValueError, match=r"backward: grad has shape \(3,\) but this Value has shape \(8, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"backward: grad has shape \(3,\) but this Value has shape \(8, 3\)"
+    ):
         v.backward(np.ones(3))
     with pytest.raises(TypeError, match="backward: unsupported operand of type str"):
         v.backward("x")
@@ -439,11 +446,11 @@ def test_backward_errors():
 
 
 def test_index_and_axis_errors_name_the_op():
-    with pytest.raises(IndexError, match="getitem: .*out of bounds"):
+    with pytest.raises(IndexError, match=r"getitem: .*out of bounds"):
         Value(np.ones(3))[5]
-    with pytest.raises(ValueError, match="sum: .*axis"):
+    with pytest.raises(ValueError, match=r"sum: .*axis"):
         Value(np.ones(3)).sum(axis=2)
-    with pytest.raises(ValueError, match="reshape: .*"):
+    with pytest.raises(ValueError, match=r"reshape: .*size 6"):
         Value(np.ones(6)).reshape(4, 2)
     with pytest.raises(ValueError, match="concatenate: need at least one"):
         concatenate([])

@@ -17,25 +17,46 @@ from . import ops
 from .value import Value, _as_data, _constant
 
 
-def toposort(root: Value) -> list[Value]:
-    """Values reachable from ``root`` through inputs that require grad,
-    each listed after all of its inputs (iterative depth-first search)."""
-    order: list[Value] = []
-    seen: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(root, False)]
+def _consumers(root: Value) -> dict[Value, int]:
+    """For each Value reachable from ``root`` through inputs that require grad,
+    how many times it is used as an input inside that graph."""
+    count: dict[Value, int] = {root: 0}
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
+        node = stack.pop()
+        if node._op is None:
             continue
-        key = id(node)
-        if key in seen:
-            continue
-        seen.add(key)
-        stack.append((node, True))
         for p in node._parents:
-            if p is not None and id(p) not in seen:
-                stack.append((p, False))
+            if p is not None:
+                if p in count:
+                    count[p] += 1
+                else:
+                    count[p] = 1
+                    stack.append(p)
+    return count
+
+
+def toposort(root: Value) -> list[Value]:
+    """Values reachable from ``root`` through inputs that require grad, each
+    listed after all of its inputs; ``root`` is last.
+
+    Kahn's algorithm over the consumer counts: iterative, so depth is limited
+    only by memory. The backward walk visits nodes in the reverse of this order.
+    """
+    count = _consumers(root)
+    order = []
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        if node._op is None:
+            continue
+        for p in node._parents:
+            if p is not None:
+                count[p] -= 1
+                if count[p] == 0:
+                    ready.append(p)
+    order.reverse()
     return order
 
 
@@ -76,14 +97,11 @@ def _conform(c: Any, like: Any) -> Any:
     return c
 
 
-def _call_rule(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
-    try:
-        return rule(g, out, *args, **params) if params else rule(g, out, *args)
-    except (ZeroDivisionError, OverflowError):
-        # A rule on Python floats hit 1/0 or overflow: redo it with IEEE semantics.
-        f64 = [np.float64(x) if type(x) is float else x for x in (g, out, *args)]
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            return rule(*f64, **params) if params else rule(*f64)
+def _rule_ieee(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
+    """Redo a rule that hit 1/0 or overflow on Python floats with IEEE semantics."""
+    f64 = [np.float64(x) if type(x) is float else x for x in (g, out, *args)]
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        return rule(*f64, **params) if params else rule(*f64)
 
 
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
@@ -120,19 +138,21 @@ def grad(
 def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -> dict[int, Any]:
     """Propagate ``seed`` from ``root`` to every node, in reverse topological order.
 
+    A node is processed once all of its consumers have been (their counts come
+    from :func:`_consumers`), so its gradient is complete when its VJP rules run.
     With ``wanted=None`` each node's gradient is accumulated into its ``.grad``;
     otherwise only the gradients of the wanted nodes are returned, by id.
     """
-    order = toposort(root)
     if create_graph:
-        return _walk_recorded(order, root, seed, wanted)
+        return _walk_recorded(toposort(root), root, seed, wanted)
+    count = _consumers(root)
     found: dict[int, Any] = {}
-    pending: dict[int, Any] = {id(root): seed}
+    pending: dict[Value, Any] = {root: seed}
     stored: set[int] = set()  # ids of arrays already handed out as a .grad
-    for node in reversed(order):
-        g = pending.pop(id(node), None)
-        if g is None:
-            continue
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        g = pending.pop(node)
         op = node._op
         if wanted is not None:
             if id(node) in wanted:
@@ -150,14 +170,27 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
-        args, params, out = node._args, node._params, node.data
+        args, params, out, rules = node._args, node._params, node.data, op.vjps
         for i, p in enumerate(node._parents):
             if p is None:
                 continue
-            c = _conform(_call_rule(op.rule(i), g, out, args, params), p.data)
-            key = id(p)
-            prev = pending.get(key)
-            pending[key] = c if prev is None else prev + c
+            rule = rules[i]
+            try:
+                c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
+            except (ZeroDivisionError, OverflowError):
+                c = _rule_ieee(rule, g, out, args, params)
+            pd = p.data
+            if type(pd) is float:
+                if type(c) is not float:
+                    c = float(np.sum(c))
+            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype != pd.dtype:
+                c = _conform(c, pd)
+            prev = pending.get(p)
+            pending[p] = c if prev is None else prev + c
+            left = count[p] - 1
+            count[p] = left
+            if left == 0:
+                ready.append(p)
     return found
 
 
@@ -185,7 +218,8 @@ def _walk_recorded(order: list[Value], root: Value, seed: Any, wanted: set[int] 
             for i, p in enumerate(node._parents):
                 if p is None:
                     continue
-                c = _call_rule(op.rule(i), g, node, args, node._params)
+                rule, params = op.vjps[i], node._params
+                c = rule(g, node, *args) if params is None else rule(g, node, *args, **params)
                 if not isinstance(c, Value):
                     c = Value(_conform(c, p.data), requires_grad=False)
                 if c.shape != p.shape:

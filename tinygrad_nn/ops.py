@@ -22,6 +22,7 @@ method, a one-line wrapper on :class:`~tinygrad_nn.value.Value`.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,19 +51,30 @@ class Op:
     ) -> None:
         self.name = name
         self.forward = forward
-        self.vjps = tuple(vjps)
+        self.vjps: Sequence[Rule] = _EachInput(vjps[0]) if variadic else tuple(vjps)
         self.describe_error = describe_error
         self.variadic = variadic
 
     def rule(self, i: int) -> Rule:
         """The VJP rule for input ``i``."""
-        if self.variadic:
-            rule = self.vjps[0]
-            return lambda *a, **k: rule(i, *a, **k)
         return self.vjps[i]
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
+
+
+class _EachInput(Sequence[Rule]):
+    """The VJP rules of a variadic op: input ``i``'s rule is ``rule(i, ...)``."""
+
+    def __init__(self, rule: Rule) -> None:
+        self._rule = rule
+
+    def __getitem__(self, i: Any) -> Any:
+        rule = self._rule
+        return lambda *args, **params: rule(i, *args, **params)
+
+    def __len__(self) -> int:
+        raise TypeError("a variadic op has one rule per input, however many there are")
 
 
 OPS: dict[str, Op] = {}
@@ -167,9 +179,7 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     if not _is_raw(x):
         return x.sum_to(shape)
     lead = len(xs) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1
-    )
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1)
     return np.sum(x, axis=axes, keepdims=True).reshape(shape)
 
 
@@ -349,8 +359,7 @@ def _scatter(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
 def _is_basic_index(index: Any) -> bool:
     items = index if type(index) is tuple else (index,)
     return all(
-        i is None or i is Ellipsis or type(i) is slice or isinstance(i, (int, np.integer))
-        for i in items
+        i is None or i is Ellipsis or type(i) is slice or isinstance(i, (int, np.integer)) for i in items
     )
 
 
@@ -409,15 +418,15 @@ def _stack_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
 # The table. Each entry: name, forward, then one VJP per input.
 # ---------------------------------------------------------------------------
 
-ADD = defop("add", lambda a, b: a + b,
+ADD = defop("add", operator.add,
             lambda g, out, a, b: g,
             lambda g, out, a, b: g,
             error=_broadcast_error)  # fmt: skip
-SUB = defop("sub", lambda a, b: a - b,
+SUB = defop("sub", operator.sub,
             lambda g, out, a, b: g,
             lambda g, out, a, b: -g,
             error=_broadcast_error)  # fmt: skip
-MUL = defop("mul", lambda a, b: a * b,
+MUL = defop("mul", operator.mul,
             lambda g, out, a, b: g * b,
             lambda g, out, a, b: g * a,
             error=_broadcast_error)  # fmt: skip
@@ -425,13 +434,13 @@ DIV = defop("div", _div,
             lambda g, out, a, b: g / b,
             lambda g, out, a, b: -g * out / b,
             error=_broadcast_error)  # fmt: skip
-NEG = defop("neg", lambda a: -a,
+NEG = defop("neg", operator.neg,
             lambda g, out, a: -g)  # fmt: skip
 POW = defop("pow", _pow,
             lambda g, out, a, b: g * b * a ** (b - 1),
             _pow_vjp_exponent,
             error=_broadcast_error)  # fmt: skip
-MATMUL = defop("matmul", lambda a, b: a @ b,
+MATMUL = defop("matmul", operator.matmul,
                _matmul_vjp_a,
                _matmul_vjp_b,
                error=_matmul_error)  # fmt: skip
@@ -439,7 +448,7 @@ MATMUL = defop("matmul", lambda a, b: a @ b,
 EXP = defop("exp", exp, lambda g, out, x: g * out)
 LOG = defop("log", log, lambda g, out, x: g / x)
 SQRT = defop("sqrt", _sqrt, lambda g, out, x: g / (2.0 * out))
-ABS = defop("abs", lambda x: abs(x), lambda g, out, x: g * sign(x))  # abs'(0) = 0
+ABS = defop("abs", abs, lambda g, out, x: g * sign(x))  # abs'(0) = 0
 TANH = defop("tanh", _tanh, lambda g, out, x: g * (1.0 - out * out))
 SIGMOID = defop("sigmoid", _sigmoid, lambda g, out, x: g * (out * (1.0 - out)))
 RELU = defop("relu", _relu, lambda g, out, x: g * (raw(x) > 0))  # relu'(0) = 0
@@ -490,3 +499,24 @@ CONCATENATE = defop("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axi
                     _concat_vjp, error=_generic_error, variadic=True)  # fmt: skip
 STACK = defop("stack", lambda *xs, axis: np.stack(xs, axis=axis),
               _stack_vjp, error=_generic_error, variadic=True)  # fmt: skip
+
+
+# --- ops added for nn losses ---
+
+
+def _softplus(x: Any) -> Any:
+    # log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): only a non-positive number is
+    # exponentiated, so there is no overflow for any x and no cancellation for large |x|.
+    if type(x) is float:
+        return max(x, 0.0) + math.log1p(math.exp(-abs(x))) if x == x else x
+    return np.logaddexp(0, x)
+
+
+def _sigmoid_of(x: Any) -> Any:
+    """σ(x) for raw data, or as a recorded op on a Value (for create_graph)."""
+    return _sigmoid(x) if _is_raw(x) else x.sigmoid()
+
+
+# softplus(x) = log(1 + e^x); its derivative is σ(x), taken from x itself
+# (not as 1 - e^-out, which loses all precision for x << 0).
+SOFTPLUS = defop("softplus", _softplus, lambda g, out, x: g * _sigmoid_of(x))

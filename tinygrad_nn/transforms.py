@@ -32,7 +32,9 @@ def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[int, 
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
         if not -nargs <= i < nargs:
-            raise ValueError(f"{name}: argnums {i} is out of range for a function called with {nargs} arguments")
+            raise ValueError(
+                f"{name}: argnums {i} is out of range for a function called with {nargs} arguments"
+            )
     return tuple(i % nargs for i in nums)
 
 

@@ -27,6 +27,7 @@ from .ops import Op
 ArrayLike = Union[float, int, Sequence[Any], np.ndarray, np.generic, "Value"]
 
 _F64 = np.dtype(np.float64)
+_alloc = object.__new__
 
 
 def _as_data(out: Any) -> Any:
@@ -87,7 +88,8 @@ def _constant(x: Any, name: str) -> Any:
 
 
 def _new(data: Any) -> Value:
-    v = Value.__new__(Value)
+    """A fresh leaf Value around already-normalized data (no checks, no copy)."""
+    v = _alloc(Value)
     v.data = data
     v.grad = None
     v.requires_grad = False
@@ -98,13 +100,31 @@ def _new(data: Any) -> Value:
     return v
 
 
+def _fail(op: Op, exc: Exception, raws: Sequence[Any], params: dict[str, Any]) -> Exception:
+    """The error to raise when numpy refused an op's inputs: it names the op and shapes."""
+    describe = op.describe_error or ops._generic_error
+    return type(exc)(describe(op.name, exc, *raws, **params))
+
+
+def _forward_ieee(op: Op, raws: Sequence[Any], params: dict[str, Any]) -> Any:
+    # Python floats raise where IEEE arithmetic (numpy) returns inf or nan.
+    with np.errstate(all="ignore"):
+        return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
+
+
+# The three apply functions share one job: unwrap the operands, run the
+# forward, wrap the result, and record the op when some operand requires
+# grad. apply1/apply2 are the same code unrolled for the hot parameter-free
+# unary and binary ops.
+
+
 def apply(op: Op, *args: Any, **params: Any) -> Value:
     """Run ``op`` on Values and constants and record it if anything needs a gradient."""
     raws: list[Any] = []
     parents: list[Value | None] = []
     needs_grad = False
     for a in args:
-        if type(a) is Value:
+        if isinstance(a, Value):
             raws.append(a.data)
             if a.requires_grad:
                 needs_grad = True
@@ -117,19 +137,84 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     try:
         out = op.forward(*raws, **params)
     except (ValueError, IndexError) as exc:
-        describe = op.describe_error or ops._generic_error
-        raise type(exc)(describe(op.name, exc, *raws, **params)) from None
+        raise _fail(op, exc, raws, params) from None
     except (ZeroDivisionError, OverflowError):
-        # Python floats raise where IEEE arithmetic (numpy) returns inf or nan.
-        with np.errstate(all="ignore"):
-            out = op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
-    v = _new(_as_data(out))
+        out = _forward_ieee(op, raws, params)
+    v = _alloc(Value)
+    v.data = _as_data(out)
+    v.grad = None
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
         v._args = tuple(raws)
         v._parents = tuple(parents)
         v._params = params or None
+    else:
+        v.requires_grad = False
+        v._op = None  # a constant: the engine never reads its other fields
+    return v
+
+
+def apply1(op: Op, a: Value) -> Value:
+    """:func:`apply` for a parameter-free unary op on a Value."""
+    ad = a.data
+    try:
+        out = op.forward(ad)
+    except (ZeroDivisionError, OverflowError):
+        out = _forward_ieee(op, (ad,), {})
+    t = type(out)
+    if t is not float and (t is not np.ndarray or out.ndim == 0):
+        out = _as_data(out)
+    v = _alloc(Value)
+    v.data = out
+    v.grad = None
+    if a.requires_grad and grad_mode._enabled:
+        v.requires_grad = True
+        v._op = op
+        v._args = (ad,)
+        v._parents = (a,)
+        v._params = None
+    else:
+        v.requires_grad = False
+        v._op = None
+    return v
+
+
+def apply2(op: Op, a: Any, b: Any) -> Value:
+    """:func:`apply` for a parameter-free binary op (one operand may be a constant)."""
+    if type(a) is Value or isinstance(a, Value):
+        ad = a.data
+        pa = a if a.requires_grad else None
+    else:
+        ad = a if type(a) is float else _constant(a, op.name)
+        pa = None
+    if type(b) is Value or isinstance(b, Value):
+        bd = b.data
+        pb = b if b.requires_grad else None
+    else:
+        bd = b if type(b) is float else _constant(b, op.name)
+        pb = None
+    try:
+        out = op.forward(ad, bd)
+    except (ValueError, IndexError) as exc:
+        raise _fail(op, exc, (ad, bd), {}) from None
+    except (ZeroDivisionError, OverflowError):
+        out = _forward_ieee(op, (ad, bd), {})
+    t = type(out)
+    if t is not float and (t is not np.ndarray or out.ndim == 0):
+        out = _as_data(out)
+    v = _alloc(Value)
+    v.data = out
+    v.grad = None
+    if (pa is not None or pb is not None) and grad_mode._enabled:
+        v.requires_grad = True
+        v._op = op
+        v._args = (ad, bd)
+        v._parents = (pa, pb)
+        v._params = None
+    else:
+        v.requires_grad = False
+        v._op = None
     return v
 
 
@@ -186,7 +271,18 @@ class Value:
 
     @property
     def is_leaf(self) -> bool:
+        """True for Values not recorded as the result of an op."""
         return self._op is None
+
+    @property
+    def inputs(self) -> tuple[Value, ...]:
+        """The Values this one was computed from that receive gradients."""
+        return () if self._op is None else tuple(p for p in self._parents if p is not None)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The recorded op's parameters (axis, shape, ...), empty for leaves."""
+        return {} if self._op is None else dict(self._params or {})
 
     def item(self) -> float:
         """The value of a single-element Value as a Python float."""
@@ -234,76 +330,76 @@ class Value:
 
     # -- arithmetic ---------------------------------------------------------
     def __add__(self, other: Any) -> Value:
-        return apply(ops.ADD, self, other)
+        return apply2(ops.ADD, self, other)
 
     def __radd__(self, other: Any) -> Value:
-        return apply(ops.ADD, other, self)
+        return apply2(ops.ADD, other, self)
 
     def __sub__(self, other: Any) -> Value:
-        return apply(ops.SUB, self, other)
+        return apply2(ops.SUB, self, other)
 
     def __rsub__(self, other: Any) -> Value:
-        return apply(ops.SUB, other, self)
+        return apply2(ops.SUB, other, self)
 
     def __mul__(self, other: Any) -> Value:
-        return apply(ops.MUL, self, other)
+        return apply2(ops.MUL, self, other)
 
     def __rmul__(self, other: Any) -> Value:
-        return apply(ops.MUL, other, self)
+        return apply2(ops.MUL, other, self)
 
     def __truediv__(self, other: Any) -> Value:
-        return apply(ops.DIV, self, other)
+        return apply2(ops.DIV, self, other)
 
     def __rtruediv__(self, other: Any) -> Value:
-        return apply(ops.DIV, other, self)
+        return apply2(ops.DIV, other, self)
 
     def __pow__(self, other: Any) -> Value:
-        return apply(ops.POW, self, other)
+        return apply2(ops.POW, self, other)
 
     def __rpow__(self, other: Any) -> Value:
-        return apply(ops.POW, other, self)
+        return apply2(ops.POW, other, self)
 
     def __matmul__(self, other: Any) -> Value:
-        return apply(ops.MATMUL, self, other)
+        return apply2(ops.MATMUL, self, other)
 
     def __rmatmul__(self, other: Any) -> Value:
-        return apply(ops.MATMUL, other, self)
+        return apply2(ops.MATMUL, other, self)
 
     def __neg__(self) -> Value:
-        return apply(ops.NEG, self)
+        return apply1(ops.NEG, self)
 
     def __pos__(self) -> Value:
         return self
 
     def __abs__(self) -> Value:
-        return apply(ops.ABS, self)
+        return apply1(ops.ABS, self)
 
     # -- elementwise functions ----------------------------------------------
     def exp(self) -> Value:
-        return apply(ops.EXP, self)
+        return apply1(ops.EXP, self)
 
     def log(self) -> Value:
         """Natural log; log(0) = -inf (no warning), log of a negative is nan."""
-        return apply(ops.LOG, self)
+        return apply1(ops.LOG, self)
 
     def sqrt(self) -> Value:
-        return apply(ops.SQRT, self)
+        return apply1(ops.SQRT, self)
 
     def abs(self) -> Value:
         """|x|, with the derivative at 0 taken as 0 (PyTorch's convention)."""
-        return apply(ops.ABS, self)
+        return apply1(ops.ABS, self)
 
     def tanh(self) -> Value:
         """tanh(x); derivative 1 - tanh(x)² from the saved output."""
-        return apply(ops.TANH, self)
+        return apply1(ops.TANH, self)
 
     def sigmoid(self) -> Value:
         """σ(x) = 1 / (1 + e^-x), overflow-free for any x; σ' = σ(1 - σ)."""
-        return apply(ops.SIGMOID, self)
+        return apply1(ops.SIGMOID, self)
 
     def relu(self) -> Value:
         """max(x, 0), with relu'(0) = 0 (PyTorch's convention)."""
-        return apply(ops.RELU, self)
+        return apply1(ops.RELU, self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Value:
         """x for x > 0, ``negative_slope * x`` otherwise."""
@@ -363,8 +459,7 @@ class Value:
     # -- graph ----------------------------------------------------------------
     def detach(self) -> Value:
         """A constant sharing this Value's data, cut off from the graph."""
-        v = _new(self.data)
-        return v
+        return _new(self.data)
 
     def zero_grad(self) -> None:
         self.grad = None
