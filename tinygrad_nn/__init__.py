@@ -9,7 +9,7 @@
 """
 
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from . import autograd
+from . import autograd, data
 from .transforms import grad, hessian, hvp, jacobian
 from .value import Value, concatenate, stack, where
 
@@ -19,6 +19,7 @@ __all__ = [
     "Value",
     "autograd",
     "concatenate",
+    "data",
     "enable_grad",
     "grad",
     "hessian",
