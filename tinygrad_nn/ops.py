@@ -272,9 +272,24 @@ def _sigmoid(x: Any) -> Any:
             return 1.0 / (1.0 + math.exp(-x))
         e = math.exp(x)
         return e / (1.0 + e)
+    x = np.asarray(x)
+    if x.size and np.minimum.reduce(x, axis=None) >= -_exp_limit(x):
+        return 1.0 / (1.0 + np.exp(-x))  # the usual case: exp(-x) cannot overflow
+    # Some x is very negative (or nan): only ever exponentiate -|x| <= 0.
     e = np.exp(-np.abs(x))
     r = 1.0 / (1.0 + e)
     return np.where(x >= 0, r, e * r)
+
+
+def _exp_limit(x: Any) -> float:
+    dt = np.result_type(x)
+    limit = _EXP_LIMITS.get(dt)
+    if limit is None:
+        limit = _EXP_LIMITS[dt] = float(np.log(np.finfo(dt).max)) - 0.1
+    return limit
+
+
+_EXP_LIMITS: dict[np.dtype[Any], float] = {}
 
 
 def _tanh(x: Any) -> Any:
@@ -319,7 +334,25 @@ def _reciprocal(n: int) -> float:
 def _unreduce(g: Any, x: Any, axis: Any) -> Any:
     """Broadcast a reduction's gradient back over the reduced axes."""
     shape = shape_of(x)
-    return broadcast_to(reshape(g, _keep_shape(shape, axis)), shape)
+    if not _is_raw(g):
+        return broadcast_to(reshape(g, _keep_shape(shape, axis)), shape)
+    # A fresh array (cheaper than np.broadcast_to, and safe to hand out as a .grad).
+    out = np.empty(shape, dtype=np.result_type(g))
+    out[...] = g if axis is None else np.reshape(g, _keep_shape(shape, axis))
+    return out
+
+
+def _reduce_sum(x: Any, axis: Any, keepdims: bool) -> Any:
+    if type(x) is np.ndarray and x.ndim:
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's wrapper costs ~2 µs
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _reduce_mean(x: Any, axis: Any, keepdims: bool) -> Any:
+    n = _reduced_count(shape_of(x), axis)
+    if n == 0:
+        return np.mean(x, axis=axis, keepdims=keepdims)  # nan with numpy's own warning
+    return _reduce_sum(x, axis, keepdims) * (1.0 / n)
 
 
 def _max(x: Any, axis: Any, keepdims: bool) -> Any:
@@ -455,10 +488,10 @@ RELU = defop("relu", _relu, lambda g, out, x: g * (raw(x) > 0))  # relu'(0) = 0
 LEAKY_RELU = defop("leaky_relu", _leaky_relu,
                    lambda g, out, x, slope: g * np.where(raw(x) > 0, 1.0, slope))  # fmt: skip
 
-SUM = defop("sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+SUM = defop("sum", _reduce_sum,
             lambda g, out, x, axis, keepdims: _unreduce(g, x, axis),
             error=_generic_error)  # fmt: skip
-MEAN = defop("mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+MEAN = defop("mean", _reduce_mean,
              lambda g, out, x, axis, keepdims:
                  _unreduce(g, x, axis) * _reciprocal(_reduced_count(shape_of(x), axis)),
              error=_generic_error)  # fmt: skip
