@@ -9,7 +9,7 @@
 """
 
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from . import autograd, data
+from . import autograd, data, nn, optim
 from .transforms import grad, hessian, hvp, jacobian
 from .value import Value, concatenate, stack, where
 
@@ -26,7 +26,9 @@ __all__ = [
     "hvp",
     "is_grad_enabled",
     "jacobian",
+    "nn",
     "no_grad",
+    "optim",
     "set_grad_enabled",
     "stack",
     "where",

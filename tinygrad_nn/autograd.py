@@ -170,11 +170,10 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
-        args, params, out, rules = node._args, node._params, node.data, op.vjps
-        for i, p in enumerate(node._parents):
+        args, params, out = node._args, node._params, node.data
+        for rule, p in zip(op.vjps, node._parents):
             if p is None:
                 continue
-            rule = rules[i]
             try:
                 c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
             except (ZeroDivisionError, OverflowError):

@@ -1,0 +1,150 @@
+"""Safe ``.npz`` checkpoints: written atomically, read without unpickling.
+
+:func:`save_npz` writes every array to a temporary file in the target's
+directory, flushes and fsyncs it, then renames it over the target with
+:func:`os.replace` (atomic on POSIX and Windows). A crash or an exception at
+any point before the rename leaves the previous checkpoint untouched, and the
+temporary file is removed.
+
+:func:`load_npz` reads with ``allow_pickle=False``: an archive holding an
+object array (which could only be restored by unpickling, i.e. by running code
+from the file) is refused, as are truncated or corrupted files; every problem
+becomes a :class:`CheckpointError` naming the file.
+
+The format is numpy's own ``.npz`` (a zip of ``.npy`` files), so checkpoints
+open with plain ``np.load(path)`` too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .value import Value
+
+PathLike = str | os.PathLike[str]
+
+__all__ = ["CheckpointError", "load_npz", "save_npz"]
+
+# Array kinds a checkpoint may hold: bool, signed/unsigned int, float.
+_NUMERIC_KINDS = "biuf"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file or state dict that cannot be used (bad file, key, shape or dtype)."""
+
+
+def _as_saveable(key: Any, value: Any) -> np.ndarray:
+    if not isinstance(key, str) or not key:
+        raise CheckpointError(f"save_npz: keys must be non-empty strings, got {key!r}")
+    if "/" in key or "\\" in key or key.startswith("."):
+        raise CheckpointError(f"save_npz: key {key!r} is not a valid archive member name")
+    arr = np.asarray(value.data if isinstance(value, Value) else value)
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise CheckpointError(
+            f"save_npz: entry {key!r} has dtype {arr.dtype}; only numeric arrays are saved "
+            "(object arrays would need pickle)"
+        )
+    return arr
+
+
+def _default_mode(path: str) -> int:
+    """Permissions for the new file: the old file's, else what a plain open() would give."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
+    """Write ``arrays`` (name -> array) to ``path`` as an uncompressed ``.npz``, atomically.
+
+    The file is written exactly at ``path`` (no ``.npz`` suffix is added). If
+    anything fails before the final rename, ``path`` keeps its old content.
+    """
+    if not isinstance(arrays, Mapping):
+        raise TypeError(f"save_npz: arrays must be a mapping of name -> array, got {type(arrays).__name__}")
+    checked = {key: _as_saveable(key, value) for key, value in arrays.items()}
+    target = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(target)
+    if os.path.isdir(target):
+        raise IsADirectoryError(f"save_npz: {target} is a directory")
+    mode = _default_mode(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                for key, arr in checked.items():
+                    with zf.open(key + ".npy", mode="w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, arr, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    # Make the rename itself durable; not possible (nor needed) on every platform.
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def load_npz(path: PathLike) -> dict[str, np.ndarray]:
+    """Read every array of the ``.npz`` at ``path`` into a dict, never unpickling.
+
+    Raises :class:`FileNotFoundError` for a missing file and
+    :class:`CheckpointError` (naming the file) for anything that is not a
+    readable archive of numeric arrays: a truncated or corrupted file, a
+    pickle, an object array.
+    """
+    where = os.fspath(path)
+    with open(where, "rb") as f:  # a missing file raises FileNotFoundError as usual
+        if not zipfile.is_zipfile(f):
+            raise CheckpointError(
+                f"{where}: not an .npz archive (the file is truncated, corrupted or of another format)"
+            )
+        f.seek(0)
+        out: dict[str, np.ndarray] = {}
+        try:
+            with np.load(f, allow_pickle=False) as npz:
+                for key in npz.files:
+                    arr = npz[key]
+                    if not isinstance(arr, np.ndarray):
+                        raise CheckpointError(f"{where}: entry {key!r} is not a .npy array")
+                    if arr.dtype.kind not in _NUMERIC_KINDS:
+                        raise CheckpointError(f"{where}: entry {key!r} has non-numeric dtype {arr.dtype}")
+                    out[key] = arr
+        except CheckpointError:
+            raise
+        except ValueError as exc:
+            if "pickle" in str(exc).lower():
+                raise CheckpointError(
+                    f"{where}: refusing to load an object array (it would need pickle, which can run code)"
+                ) from None
+            raise CheckpointError(f"{where}: corrupted checkpoint ({exc})") from None
+        except (OSError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+                zlib.error) as exc:  # fmt: skip
+            raise CheckpointError(f"{where}: corrupted checkpoint ({type(exc).__name__}: {exc})") from None
+    return out

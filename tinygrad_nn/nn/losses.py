@@ -1,0 +1,208 @@
+"""Loss functions: ``loss(prediction, target, reduction=...)`` -> a Value.
+
+``prediction`` is a Value (or a constant array); ``target`` may be a plain
+array, list or number, or a Value (then the loss is differentiable in it too).
+Targets are cast to the prediction's dtype, so a float32 model gets a float32
+loss. Prediction and target must have the same shape (no silent
+broadcasting: an (N, 1) output against an (N,) target is an error, not an
+(N, N) loss).
+
+The leading axis is the batch axis. ``reduction`` is ``"mean"`` (the
+default, as in PyTorch), ``"sum"`` or ``"none"`` (per-element losses, or
+per-example for ``cross_entropy``), except for :func:`sse_loss`, which sums
+by definition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..value import Value, where
+from .activations import as_value, softplus
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "mse_loss",
+    "sse_loss",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+# PyTorch clamps the logs of binary_cross_entropy at −100; so do we.
+_LOG_FLOOR = -100.0
+_LOG_FLOOR_ARG = float(np.exp(_LOG_FLOOR))
+
+
+def _check_reduction(name: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _prediction(name: str, x: Any) -> Value:
+    v = as_value(x, name)
+    if v.dtype.kind != "f":  # pragma: no cover - Values always hold floats
+        raise TypeError(f"{name}: prediction must be floating point, got {v.dtype}")
+    return v
+
+
+def _target(name: str, t: Any, pred: Value) -> Value | np.ndarray:
+    """The target as a Value or an ndarray in the prediction's dtype and shape."""
+    if isinstance(t, Value):
+        if t.shape != pred.shape:
+            raise ValueError(f"{name}: prediction has shape {pred.shape} but target has shape {t.shape}")
+        return t if t.dtype == pred.dtype else t.astype(pred.dtype)
+    arr = _numeric(name, t)
+    if arr.shape != pred.shape:
+        raise ValueError(f"{name}: prediction has shape {pred.shape} but target has shape {arr.shape}")
+    return arr.astype(pred.dtype, copy=False)
+
+
+def _numeric(name: str, t: Any) -> np.ndarray:
+    try:
+        arr = np.asarray(t)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name}: target is not an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: target must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def _in_unit_interval(name: str, what: str, x: Any) -> None:
+    d = np.asarray(x.data if isinstance(x, Value) else x)
+    if d.size and not np.all((d >= 0) & (d <= 1)):  # nan fails too
+        raise ValueError(
+            f"{name}: {what} must lie in [0, 1], got values from {np.min(d)} to {np.max(d)}"
+            + (" (nan included)" if np.isnan(d).any() else "")
+        )
+
+
+def _reduce(name: str, per: Value, reduction: str) -> Value:
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    if per.size == 0:
+        raise ValueError(f"{name}: the mean of an empty batch (shape {per.shape}) is undefined")
+    return per.mean()
+
+
+def _clamped_log(p: Value) -> Value:
+    """max(log p, −100) with p ≥ 0; the gradient is 0 where the clamp holds (and never nan)."""
+    keep = np.asarray(p.data) > _LOG_FLOOR_ARG
+    if keep.all():
+        return p.log()
+    # Take the log only where it is kept: log(0) = −inf would make the masked
+    # gradient 0 · (1/0) = nan.
+    safe = where(keep, p, 1.0)
+    return where(keep, safe.log(), _LOG_FLOOR)
+
+
+def sse_loss(prediction: Any, target: Any, reduction: str = "sum") -> Value:
+    """E = ½ Σ (O − t)²: the error of the classic backprop derivations.
+
+    ``reduction="sum"`` (the default) is E over every element. ``"mean"`` is
+    ½ · (1/N) Σ_n Σ_k (O_nk − t_nk)², the mean over the N examples of the
+    batch (leading axis; N = 1 for a 0-d prediction) of each example's E, so
+    its gradient is the summed one divided by N. ``"none"`` gives the
+    elementwise ½ (O − t)².
+    """
+    _check_reduction("sse_loss", reduction)
+    pred = _prediction("sse_loss", prediction)
+    diff = pred - _target("sse_loss", target, pred)
+    half_sq = 0.5 * (diff * diff)
+    if reduction == "none":
+        return half_sq
+    total = half_sq.sum()
+    if reduction == "sum":
+        return total
+    n = pred.shape[0] if pred.ndim else 1
+    if n == 0:
+        raise ValueError(f"sse_loss: the mean of an empty batch (shape {pred.shape}) is undefined")
+    return total / n
+
+
+def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Value:
+    """(O − t)², averaged over every element by default (PyTorch's ``mse_loss``)."""
+    _check_reduction("mse_loss", reduction)
+    pred = _prediction("mse_loss", prediction)
+    diff = pred - _target("mse_loss", target, pred)
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def binary_cross_entropy(prediction: Any, target: Any, reduction: str = "mean") -> Value:
+    """−[t log p + (1 − t) log(1 − p)] for probabilities p and targets t in [0, 1].
+
+    Each log is clamped at −100 (as PyTorch does), so p = 0 or 1 gives a large
+    but finite loss. For outputs of a sigmoid, prefer
+    :func:`binary_cross_entropy_with_logits` on the logits: it is exact where
+    the sigmoid has rounded to 0 or 1.
+    """
+    name = "binary_cross_entropy"
+    _check_reduction(name, reduction)
+    p = _prediction(name, prediction)
+    t = _target(name, target, p)
+    _in_unit_interval(name, "prediction (probabilities)", p)
+    _in_unit_interval(name, "target", t)
+    per = -(_clamped_log(p) * t + _clamped_log(1.0 - p) * (1.0 - t))
+    return _reduce(name, per, reduction)
+
+
+def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Value:
+    """Binary cross entropy of σ(x) against t in [0, 1], computed from the logits x.
+
+    loss = −[t log σ(x) + (1 − t) log(1 − σ(x))] = softplus(x) − t·x, which is
+    finite for any x; the gradient is exactly σ(x) − t (0.5 − t at x = 0).
+    """
+    name = "binary_cross_entropy_with_logits"
+    _check_reduction(name, reduction)
+    x = _prediction(name, logits)
+    t = _target(name, target, x)
+    _in_unit_interval(name, "target", t)
+    return _reduce(name, softplus(x) - x * t, reduction)
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Value:
+    """Softmax cross entropy of logits (N, C) (or (C,) for one example).
+
+    ``target`` is either integer class labels of shape (N,) (or ()), each in
+    [0, C): loss_n = −log softmax(x_n)[y_n]; or class probabilities / one-hot
+    rows of the logits' shape: loss_n = −Σ_c t_nc log softmax(x_n)_c.
+    ``"mean"`` averages over the N examples; ``"none"`` returns loss_n.
+    Computed with log_softmax, so it is stable for any logits.
+    """
+    name = "cross_entropy"
+    _check_reduction(name, reduction)
+    x = _prediction(name, logits)
+    if x.ndim not in (1, 2) or x.shape[-1] == 0:
+        raise ValueError(f"{name}: logits must have shape (N, C) or (C,) with C >= 1, got {x.shape}")
+    classes = x.shape[-1]
+    tshape = target.shape if isinstance(target, Value) else _numeric(name, target).shape
+    logp = x.log_softmax(axis=-1)
+    if tshape == x.shape:
+        t = _target(name, target, x)
+        per = -(logp * t).sum(axis=-1)
+    elif tshape == x.shape[:-1]:
+        labels = _numeric(name, target.data if isinstance(target, Value) else target)
+        if labels.dtype.kind not in "iu":
+            raise TypeError(
+                f"{name}: class labels must be integers, got dtype {labels.dtype} "
+                f"(for probability or one-hot targets pass shape {x.shape})"
+            )
+        bad = (labels < 0) | (labels >= classes)
+        if bad.any():
+            where_bad = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{name}: label {int(labels[where_bad])} at position {where_bad} is out of range "
+                f"for {classes} classes (labels must be in [0, {classes - 1}])"
+            )
+        per = -(logp[np.arange(x.shape[0]), labels] if x.ndim == 2 else logp[int(labels)])
+    else:
+        raise ValueError(
+            f"{name}: target shape {tshape} fits neither integer labels {x.shape[:-1]} "
+            f"nor class probabilities {x.shape} for logits of shape {x.shape}"
+        )
+    return _reduce(name, per, reduction)

@@ -1,0 +1,421 @@
+"""Module, Parameter and the containers: the PyTorch-style way to organize a model.
+
+A :class:`Module` registers what is assigned to its attributes: a
+:class:`Parameter` becomes one of its parameters, a Module one of its
+children, both in assignment order. Everything else (numbers, arrays, plain
+Values, lists of numbers) is an ordinary attribute. Parameters are named by
+their attribute path: ``"0.weight"`` in a Sequential, ``"encoder.1.bias"`` in
+a Module holding one.
+
+Parameters kept in lists go in a :class:`ParameterList` (named ``"w.0"``,
+``"w.1"``, ...), Modules kept in lists in a :class:`ModuleList`; both behave
+like Python lists (``examples/scalar_mlp.py`` builds a micrograd-style MLP,
+one scalar Parameter per connection, this way: ``layers.0.neurons.3.w.1``).
+Assigning a plain list, tuple or dict that contains Parameters or Modules
+raises a TypeError pointing at the containers, instead of silently leaving
+those parameters out of ``parameters()`` and out of every checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, overload
+
+import numpy as np
+
+from ..checkpoint import CheckpointError, load_npz, save_npz
+from ..value import Value
+
+__all__ = ["LoadResult", "Module", "ModuleList", "Parameter", "ParameterList", "Sequential"]
+
+
+class Parameter(Value):
+    """A Value that a :class:`Module` registers as one of its parameters.
+
+    ``Parameter(data, requires_grad=True, dtype=None)`` takes the same
+    arguments as :class:`~tinygrad_nn.Value` (a number or an array, copied);
+    a Value's data is copied too.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        if isinstance(data, Value):
+            data = data.data
+        Value.__init__(self, data, requires_grad=requires_grad, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return "Parameter" + Value.__repr__(self)[len("Value") :]
+
+
+class LoadResult(NamedTuple):
+    """What ``load_state_dict(strict=False)`` skipped: parameters absent from the
+    state (left unchanged) and state entries that match no parameter (ignored)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _describe(x: Any) -> str:
+    name = type(x).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+class Module:
+    """Base class of layers and models.
+
+    Subclass it, call ``super().__init__()`` first in ``__init__``, assign
+    Parameters and sub-Modules as attributes and implement ``forward``; call
+    the module (``model(x)``) to run it.
+    """
+
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+
+    # -- registration ---------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        registry = self.__dict__.get("_parameters")
+        if registry is None:
+            if isinstance(value, (Parameter, Module)):
+                raise AttributeError(
+                    f"{type(self).__name__}: assigning {name!r} before Module.__init__() ran; "
+                    "call super().__init__() first in __init__"
+                )
+        else:
+            modules = self._modules
+            if isinstance(value, Parameter):
+                modules.pop(name, None)
+                registry[name] = value
+            elif isinstance(value, Module):
+                registry.pop(name, None)
+                modules[name] = value
+            else:
+                _refuse_hidden(type(self).__name__, name, value)
+                registry.pop(name, None)
+                modules.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+
+    # -- running ----------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # -- traversal --------------------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules with their attribute names, in assignment order."""
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module (named ``prefix``) and all its descendants, each once, depth first."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            kids = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items()]
+            stack.extend(reversed(kids))
+
+    def modules(self) -> Iterator[Module]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Parameters with dotted names (``"0.weight"``, ``"encoder.1.bias"``).
+
+        A parameter shared by several modules is listed once, under the first name found.
+        """
+        seen: set[int] = set()
+        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
+        for mname, m in mods:
+            for pname, p in m._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def num_parameters(self) -> int:
+        """Number of scalar weights (elements) over all distinct parameters."""
+        return sum(p.size for p in self.parameters())
+
+    def zero_grad(self) -> None:
+        """Clear every parameter's ``.grad`` (set it to None, as PyTorch does by default)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # -- state --------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Name -> a copy of the parameter's data as an ndarray (0-d for scalar parameters)."""
+        return {name: np.array(p.data, copy=True) for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> LoadResult:
+        """Copy ``state`` (name -> array) into the parameters.
+
+        Every entry is checked (names; shape and dtype equal to the
+        parameter's) before any parameter changes: on error nothing is
+        modified. With ``strict=False``, missing and unexpected names are
+        allowed and returned in a :class:`LoadResult`.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"load_state_dict: state must be a mapping of name -> array, got {_describe(state)}"
+            )
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing keys {missing}")
+            if unexpected:
+                parts.append(f"unexpected keys {unexpected}")
+            raise CheckpointError(
+                f"load_state_dict ({type(self).__name__}): {' and '.join(parts)} (strict=False allows them)"
+            )
+        staged: list[tuple[Parameter, np.ndarray]] = []
+        for name, p in params.items():
+            if name not in state:
+                continue
+            value = state[name]
+            if isinstance(value, Value):
+                value = value.data
+            try:
+                arr = np.asarray(value)
+            except (TypeError, ValueError) as exc:
+                raise CheckpointError(f"load_state_dict: {name!r} is not an array ({exc})") from None
+            if arr.dtype.kind not in "biuf":
+                raise CheckpointError(f"load_state_dict: {name!r} has non-numeric dtype {arr.dtype}")
+            if arr.shape != p.shape:
+                raise CheckpointError(
+                    f"load_state_dict: shape mismatch for {name!r}: the checkpoint has {arr.shape}, "
+                    f"the model has {p.shape}"
+                )
+            if arr.dtype != p.dtype:
+                raise CheckpointError(
+                    f"load_state_dict: dtype mismatch for {name!r}: the checkpoint has {arr.dtype}, "
+                    f"the model has {p.dtype} (shape {p.shape})"
+                )
+            staged.append((p, arr))
+        for p, arr in staged:
+            # Rebinding (not writing in place) cannot fail half-way and never aliases the caller's array.
+            p.data = float(arr) if type(p.data) is float else arr.copy()
+        return LoadResult(missing, unexpected)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``state_dict()`` to ``path`` as ``.npz``, atomically (see :mod:`tinygrad_nn.checkpoint`)."""
+        save_npz(path, self.state_dict())
+
+    def load(self, path: str | os.PathLike[str], strict: bool = True) -> LoadResult:
+        """Load a checkpoint written by :meth:`save`; never unpickles, changes nothing on error."""
+        state = load_npz(path)
+        try:
+            return self.load_state_dict(state, strict=strict)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{os.fspath(path)}: {exc}") from None
+
+    # -- printing -------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses (override in subclasses)."""
+        return ""
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        extra = self.extra_repr()
+        if not self._modules:
+            return f"{name}({extra})"
+        lines = [f"  {extra}"] if extra else []
+        for key, child in self._modules.items():
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({key}): {body}")
+        return name + "(\n" + "\n".join(lines) + "\n)"
+
+
+def _refuse_hidden(owner: str, name: str, value: Any) -> None:
+    """Refuse a plain container of Parameters/Modules: they would not be registered."""
+    items: Iterable[Any]
+    if isinstance(value, (list, tuple)):
+        items = value
+    elif isinstance(value, dict):
+        items = value.values()
+    else:
+        return
+    for item in items:
+        if isinstance(item, Parameter):
+            raise TypeError(
+                f"{owner}.{name}: a plain {type(value).__name__} of Parameters would not be registered; "
+                "use nn.ParameterList([...])"
+            )
+        if isinstance(item, Module):
+            raise TypeError(
+                f"{owner}.{name}: a plain {type(value).__name__} of Modules would not be registered; "
+                "use nn.ModuleList([...]) (or nn.Sequential)"
+            )
+
+
+def _position(container: str, index: int, length: int) -> int:
+    if not -length <= index < length:
+        raise IndexError(f"{container}: index {index} is out of range for length {length}")
+    return index % length
+
+
+class ParameterList(Module):
+    """A list of Parameters, registered under the names ``"0"``, ``"1"``, ...
+
+    Numbers and arrays given to it are wrapped into new Parameters;
+    ``ParameterList(nn.Parameter(x) for x in ...)`` works too.
+    """
+
+    def __init__(self, parameters: Iterable[Any] = ()) -> None:
+        super().__init__()
+        for p in parameters:
+            self.append(p)
+
+    def _wrap(self, p: Any) -> Parameter:
+        if isinstance(p, Parameter):
+            return p
+        if isinstance(p, Value):
+            raise TypeError(
+                "ParameterList: got a Value that is not a Parameter; wrap it as nn.Parameter(value) "
+                "(which copies its data) or create it as a Parameter"
+            )
+        return Parameter(p)
+
+    def append(self, p: Any) -> ParameterList:
+        self._parameters[str(len(self._parameters))] = self._wrap(p)
+        return self
+
+    def extend(self, ps: Iterable[Any]) -> ParameterList:
+        for p in ps:
+            self.append(p)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(list(self._parameters.values()))
+
+    @overload
+    def __getitem__(self, index: int) -> Parameter: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Parameter]: ...
+    def __getitem__(self, index: int | slice) -> Parameter | list[Parameter]:
+        items = list(self._parameters.values())
+        if isinstance(index, slice):
+            return items[index]
+        return items[_position("ParameterList", index, len(items))]
+
+    def __setitem__(self, index: int, p: Any) -> None:
+        i = _position("ParameterList", index, len(self._parameters))
+        self._parameters[str(i)] = self._wrap(p)
+
+    def extra_repr(self) -> str:
+        return f"length={len(self)}"
+
+
+class ModuleList(Module):
+    """A list of Modules, registered as children ``"0"``, ``"1"``, ... (no forward of its own)."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def _check(self, m: Any, where: str) -> Module:
+        if not isinstance(m, Module):
+            raise TypeError(f"{type(self).__name__}: {where} is {_describe(m)}, not a Module")
+        return m
+
+    def append(self, module: Module) -> ModuleList:
+        n = len(self._modules)
+        self._modules[str(n)] = self._check(module, f"item {n}")
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(list(self._modules.values()))
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+    @overload
+    def __getitem__(self, index: slice) -> ModuleList: ...
+    def __getitem__(self, index: int | slice) -> Module | ModuleList:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return self._from_items(items[index])
+        return items[_position(type(self).__name__, index, len(items))][1]
+
+    def _from_items(self, items: list[tuple[str, Module]]) -> ModuleList:
+        return ModuleList(m for _, m in items)
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        keys = list(self._modules)
+        i = _position(type(self).__name__, index, len(keys))
+        self._modules[keys[i]] = self._check(module, f"item {i}")
+
+
+class Sequential(ModuleList):
+    """Modules applied one after the other: ``Sequential(m0, m1, ...)(x) = ...m1(m0(x))``.
+
+    Children are named ``"0"``, ``"1"``, ...; pass a single dict
+    ``{"name": module, ...}`` to name them yourself. Indexable (a slice gives
+    a Sequential sharing the same modules), iterable, with ``len``.
+    """
+
+    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
+        super().__init__()
+        first = modules[0] if len(modules) == 1 else None
+        if isinstance(first, Mapping):
+            for key, m in first.items():
+                if not isinstance(key, str) or not key or "." in key:
+                    raise ValueError(
+                        f"Sequential: child names must be non-empty strings without '.', got {key!r}"
+                    )
+                self._modules[key] = self._check(m, f"entry {key!r}")
+        else:
+            for i, item in enumerate(modules):
+                self._modules[str(i)] = self._check(item, f"argument {i}")
+
+    def _from_items(self, items: list[tuple[str, Module]]) -> Sequential:
+        return Sequential(dict(items))
+
+    def append(self, module: Module) -> Sequential:
+        key = str(len(self._modules))
+        if key in self._modules:
+            raise ValueError(f"Sequential: cannot append, a child is already named {key!r}")
+        self._modules[key] = self._check(module, f"item {key}")
+        return self
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
