@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 from tinygrad_nn import Value, concatenate, ops, stack, where
 from tinygrad_nn.ops import OPS
 from tinygrad_nn.testing import arrays, broadcastable_shapes, shapes
-from tinygrad_nn.value import apply1
+from tinygrad_nn.value import apply, apply1
 
 EPS = 1e-6
 
@@ -141,6 +141,21 @@ def test_matmul(ab):
     check(lambda x, y: x @ y, *ab)
 
 
+linear_shapes = st.sampled_from(
+    [((5, 3), (3, 2), (2,)), ((3,), (3, 4), (4,)), ((2, 5, 3), (3, 2), (2,)), ((4, 3), (3, 2), (1,))]
+)
+
+
+@given(linear_shapes.flatmap(lambda s: st.tuples(*(arrays(n) for n in s))))
+def test_linear(xwb):
+    check(lambda x, w, b: apply(ops.LINEAR, x, w, b), *xwb)
+
+
+@given(shapes().flatmap(lambda s: st.tuples(arrays(s), arrays(s))), st.sampled_from([0.5, 1.0, 0.1]))
+def test_squared_error(pt, scale):
+    check(lambda p, t: apply(ops.SQUARED_ERROR, p, t, scale=scale), *pt)
+
+
 # -- elementwise unary --------------------------------------------------------------
 
 UNARY = {
@@ -255,7 +270,7 @@ def test_every_op_is_covered_here():
         "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "abs", "tanh",
         "sigmoid", "relu", "leaky_relu", "sum", "mean", "max", "softmax", "log_softmax", "reshape",
         "transpose", "broadcast_to", "sum_to", "getitem", "scatter", "astype", "where",
-        "concatenate", "stack", "softplus",
+        "concatenate", "stack", "softplus", "linear", "squared_error",
     }  # fmt: skip
     missing = set(OPS) - covered
     assert not missing, f"ops without a finite-difference test: {sorted(missing)}"

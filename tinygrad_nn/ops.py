@@ -179,8 +179,10 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     if not _is_raw(x):
         return x.sum_to(shape)
     lead = len(xs) - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1)
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+    kept = tuple(lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1)
+    if not kept:  # only leading axes to drop (the common bias case): one reduction
+        return np.add.reduce(x, axis=tuple(range(lead)))
+    return np.add.reduce(x, axis=tuple(range(lead)) + kept, keepdims=True).reshape(shape)
 
 
 def where(cond: Any, x: Any, y: Any) -> Any:
@@ -290,6 +292,7 @@ def _exp_limit(x: Any) -> float:
 
 
 _EXP_LIMITS: dict[np.dtype[Any], float] = {}
+_add_reduce: Callable[..., Any] = np.add.reduce
 
 
 def _tanh(x: Any) -> Any:
@@ -344,7 +347,7 @@ def _unreduce(g: Any, x: Any, axis: Any) -> Any:
 
 def _reduce_sum(x: Any, axis: Any, keepdims: bool) -> Any:
     if type(x) is np.ndarray and x.ndim:
-        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # np.sum's wrapper costs ~2 µs
+        return _add_reduce(x, axis=axis, keepdims=keepdims)  # np.sum's wrapper costs ~2 µs
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -553,3 +556,53 @@ def _sigmoid_of(x: Any) -> Any:
 # softplus(x) = log(1 + e^x); its derivative is σ(x), taken from x itself
 # (not as 1 - e^-out, which loses all precision for x << 0).
 SOFTPLUS = defop("softplus", _softplus, lambda g, out, x: g * _sigmoid_of(x))
+
+
+# --- fused ops: one node where a layer or a loss would otherwise take several ---
+# They change nothing mathematically; they save the per-node bookkeeping that
+# dominates small networks (see benchmarks/README.md).
+
+
+def _linear(x: Any, w: Any, b: Any) -> Any:
+    z = x @ w
+    if type(z) is np.ndarray and z.dtype == np.result_type(z, b):
+        z += b  # z is a fresh array: add the bias in place
+        return z
+    return z + b
+
+
+def _linear_vjp_w(g: Any, out: Any, x: Any, w: Any, b: Any) -> Any:
+    xs, gs = shape_of(x), shape_of(g)
+    if len(xs) == 2:
+        return x.T @ g  # ∂E/∂W_ij = Σ_batch O_i δ_j
+    if len(xs) == 1:
+        return reshape(x, (xs[0], 1)) * reshape(g, (1, gs[0]))
+    return reshape(x, (-1, xs[-1])).T @ reshape(g, (-1, gs[-1]))
+
+
+def _linear_error(name: str, exc: Exception, x: Any, w: Any, b: Any) -> str:
+    try:
+        np.broadcast_shapes(np.shape(x)[:-1] + np.shape(w)[-1:], np.shape(b))
+    except ValueError:
+        return f"{name}: bias of shape {np.shape(b)} does not fit x @ w of shapes {_shapes(x, w)}"
+    return _matmul_error(name, exc, x, w)
+
+
+LINEAR = defop("linear", _linear,
+               lambda g, out, x, w, b: g @ swap_last(w),
+               _linear_vjp_w,
+               lambda g, out, x, w, b: g,  # the engine sums it over the batch
+               error=_linear_error)  # fmt: skip
+
+
+def _squared_error(p: Any, t: Any, scale: float) -> Any:
+    """scale · Σ (p − t)² over every element: the sse (scale ½) and mse losses."""
+    d = p - t
+    total = np.vdot(d, d)
+    return total.dtype.type(scale) * total
+
+
+SQUARED_ERROR = defop("squared_error", _squared_error,
+                      lambda g, out, p, t, scale: (g * (2.0 * scale)) * (p - t),
+                      lambda g, out, p, t, scale: (g * (-2.0 * scale)) * (p - t),
+                      error=_broadcast_error)  # fmt: skip

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..value import Value
+from .. import ops
+from ..value import Value, apply
 from . import init as init_
 from .module import Module, Parameter
 
@@ -105,8 +106,9 @@ class Dense(Module):
             raise ValueError(f"{self.name}: input has shape {x.shape}, expected (..., {self.in_features})")
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
-        z = x @ w
-        return z if self.bias is None else z + self.bias
+        if self.bias is None:
+            return x @ w
+        return apply(ops.LINEAR, x, w, self.bias)  # x @ w + b as one node
 
     def extra_repr(self) -> str:
         text = (

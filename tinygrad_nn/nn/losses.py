@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..value import Value, where
+from .. import ops
+from ..value import Value, apply, where
 from .activations import as_value, softplus
 
 __all__ = [
@@ -112,25 +113,30 @@ def sse_loss(prediction: Any, target: Any, reduction: str = "sum") -> Value:
     """
     _check_reduction("sse_loss", reduction)
     pred = _prediction("sse_loss", prediction)
-    diff = pred - _target("sse_loss", target, pred)
-    half_sq = 0.5 * (diff * diff)
+    target = _target("sse_loss", target, pred)
     if reduction == "none":
-        return half_sq
-    total = half_sq.sum()
+        diff = pred - target
+        return 0.5 * (diff * diff)
     if reduction == "sum":
-        return total
+        return apply(ops.SQUARED_ERROR, pred, target, scale=0.5)
     n = pred.shape[0] if pred.ndim else 1
     if n == 0:
         raise ValueError(f"sse_loss: the mean of an empty batch (shape {pred.shape}) is undefined")
-    return total / n
+    return apply(ops.SQUARED_ERROR, pred, target, scale=0.5 / n)
 
 
 def mse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Value:
     """(O − t)², averaged over every element by default (PyTorch's ``mse_loss``)."""
     _check_reduction("mse_loss", reduction)
     pred = _prediction("mse_loss", prediction)
-    diff = pred - _target("mse_loss", target, pred)
-    return _reduce("mse_loss", diff * diff, reduction)
+    target = _target("mse_loss", target, pred)
+    if reduction == "none":
+        diff = pred - target
+        return diff * diff
+    if reduction == "mean" and pred.size == 0:
+        raise ValueError(f"mse_loss: the mean of an empty batch (shape {pred.shape}) is undefined")
+    scale = 1.0 if reduction == "sum" else 1.0 / pred.size
+    return apply(ops.SQUARED_ERROR, pred, target, scale=scale)
 
 
 def binary_cross_entropy(prediction: Any, target: Any, reduction: str = "mean") -> Value:
