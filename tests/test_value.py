@@ -454,3 +454,13 @@ def test_index_and_axis_errors_name_the_op():
         Value(np.ones(6)).reshape(4, 2)
     with pytest.raises(ValueError, match="concatenate: need at least one"):
         concatenate([])
+
+
+def test_value_subclasses_take_part_in_ops():
+    class Tagged(Value):
+        __slots__ = ()
+
+    w = Tagged(np.ones(2))
+    y = (w * 3 + w).sum()
+    y.backward()
+    np.testing.assert_array_equal(w.grad, [4.0, 4.0])
