@@ -464,3 +464,16 @@ def test_value_subclasses_take_part_in_ops():
     y = (w * 3 + w).sum()
     y.backward()
     np.testing.assert_array_equal(w.grad, [4.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [lambda v: v.log(), lambda v: v.sqrt(), lambda v: v**0.5, lambda v: 1.0 / (v + 1.0)],
+    ids=["log", "sqrt", "pow", "div"],
+)
+def test_domain_edges_agree_between_floats_and_arrays(fn):
+    """Outside a function's domain, scalars and arrays give the same IEEE result and warning."""
+    for data in (-1.0, np.array([-1.0])):
+        with pytest.warns(RuntimeWarning):
+            out = fn(Value(data))
+        assert np.isnan(np.asarray(out.data)).all() or np.isinf(np.asarray(out.data)).all()

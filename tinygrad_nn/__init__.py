@@ -8,20 +8,25 @@
 (-3.0, -4.0)
 """
 
+from . import autograd, backprop, data, nn, optim
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from . import autograd, data, nn, optim
+from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .transforms import grad, hessian, hvp, jacobian
 from .value import Value, concatenate, stack, where
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GradcheckError",
     "Value",
     "autograd",
+    "backprop",
     "concatenate",
     "data",
     "enable_grad",
     "grad",
+    "gradcheck",
+    "gradcheck_module",
     "hessian",
     "hvp",
     "is_grad_enabled",

@@ -98,10 +98,10 @@ def _conform(c: Any, like: Any) -> Any:
 
 
 def _rule_ieee(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
-    """Redo a rule that hit 1/0 or overflow on Python floats with IEEE semantics."""
+    """Redo a rule that hit 1/0 or overflow on Python floats with IEEE semantics
+    (numpy scalars: inf or nan, with the same warnings as arrays)."""
     f64 = [np.float64(x) if type(x) is float else x for x in (g, out, *args)]
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-        return rule(*f64, **params) if params else rule(*f64)
+    return rule(*f64, **params) if params else rule(*f64)
 
 
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
@@ -171,7 +171,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
         if op is None:
             continue
         args, params, out = node._args, node._params, node.data
-        for rule, p in zip(op.vjps, node._parents):
+        for rule, p in zip(op.vjps, node._parents, strict=False):  # a variadic op has endless rules
             if p is None:
                 continue
             try:

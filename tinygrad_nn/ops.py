@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -129,7 +130,7 @@ def log(x: Any) -> Any:
     if type(x) is float:
         if x > 0.0:
             return math.log(x)
-        return -math.inf if x == 0.0 else math.nan
+        return -math.inf if x == 0.0 else _invalid("log")
     if _is_raw(x):
         with np.errstate(divide="ignore"):  # log(0) = -inf without a warning
             return np.log(x)
@@ -248,12 +249,17 @@ def _generic_error(name: str, exc: Exception, *xs: Any, **params: Any) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _invalid(name: str) -> float:
+    """nan for a Python float outside ``name``'s domain, warning as numpy does for arrays."""
+    warnings.warn(f"invalid value encountered in {name}", RuntimeWarning, stacklevel=4)
+    return math.nan
+
+
 def _div(a: Any, b: Any) -> Any:
     try:
         return a / b
-    except ZeroDivisionError:  # Python floats raise where IEEE gives inf/nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.float64(a) / np.float64(b))
+    except ZeroDivisionError:  # Python floats raise where IEEE (and numpy, with a warning) gives inf/nan
+        return float(np.float64(a) / np.float64(b))
 
 
 def _pow(a: Any, b: Any) -> Any:
@@ -261,9 +267,8 @@ def _pow(a: Any, b: Any) -> Any:
         try:
             r = a**b
         except (ZeroDivisionError, OverflowError):
-            with np.errstate(all="ignore"):
-                return float(np.float64(a) ** np.float64(b))
-        return math.nan if type(r) is complex else r
+            return float(np.float64(a) ** np.float64(b))  # inf, with numpy's warning
+        return _invalid("power") if type(r) is complex else r
     return a**b
 
 
@@ -301,7 +306,7 @@ def _tanh(x: Any) -> Any:
 
 def _sqrt(x: Any) -> Any:
     if type(x) is float:
-        return math.sqrt(x) if x >= 0.0 else math.nan
+        return math.sqrt(x) if x >= 0.0 else _invalid("sqrt")
     return np.sqrt(x)
 
 

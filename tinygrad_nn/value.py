@@ -107,9 +107,9 @@ def _fail(op: Op, exc: Exception, raws: Sequence[Any], params: dict[str, Any]) -
 
 
 def _forward_ieee(op: Op, raws: Sequence[Any], params: dict[str, Any]) -> Any:
-    # Python floats raise where IEEE arithmetic (numpy) returns inf or nan.
-    with np.errstate(all="ignore"):
-        return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
+    # Python floats raise where IEEE arithmetic returns inf or nan: redo the op
+    # on numpy scalars, which give those results with the same warnings as arrays.
+    return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
 
 
 # The three apply functions share one job: unwrap the operands, run the
@@ -379,7 +379,7 @@ class Value:
         return apply1(ops.EXP, self)
 
     def log(self) -> Value:
-        """Natural log; log(0) = -inf (no warning), log of a negative is nan."""
+        """Natural log; log(0) = -inf (no warning); a negative gives nan and a RuntimeWarning."""
         return apply1(ops.LOG, self)
 
     def sqrt(self) -> Value:
