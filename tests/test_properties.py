@@ -22,7 +22,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_nn import Value, backprop, concatenate, gradcheck, gradcheck_module, nn, stack, where
+from tinygrad_nn import (
+    Value,
+    backprop,
+    concatenate,
+    gradcheck,
+    gradcheck_module,
+    gradgradcheck,
+    nn,
+    stack,
+    where,
+)
 from tinygrad_nn.ops import OPS
 from tinygrad_nn.testing import (
     arrays,
@@ -248,3 +258,14 @@ def test_engine_op_passes_gradcheck(name, data):
         assert gradcheck(fn, inputs, eps=1e-2, atol=1e-4)
     else:
         assert gradcheck(fn, inputs)
+
+
+# Second derivatives of every op, checked by gradgradcheck on the same cases.
+# The output is squared so that even a linear op's gradient depends on its
+# inputs, and double backprop runs through the op's own VJP rule.
+@pytest.mark.parametrize("name", sorted(set(OP_CASES) - {"astype"}))
+@settings(max_examples=max(3, settings().max_examples // 8))
+@given(data=st.data())
+def test_engine_op_passes_gradgradcheck(name, data):
+    fn, inputs = data.draw(st.composite(lambda draw: OP_CASES[name](draw))())
+    assert gradgradcheck(lambda *xs: fn(*xs) ** 2, inputs, atol=1e-4, rtol=1e-3)

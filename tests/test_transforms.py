@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_nn import Value, autograd, grad, hessian, hvp, jacobian
+from tinygrad_nn import GradcheckError, Value, autograd, grad, gradgradcheck, hessian, hvp, jacobian
 
 points = st.floats(-3, 3, allow_nan=False)
 
@@ -134,3 +134,25 @@ def test_transform_errors():
         grad(lambda v: v, argnums=3)(1.0)
     with pytest.raises(TypeError, match="grad: inputs must be Values"):
         autograd.grad(Value(1.0) * 2, [1.0])
+
+
+def test_gradgradcheck_passes_on_correct_second_derivatives():
+    rng = np.random.default_rng(3)
+    assert gradgradcheck(
+        lambda x, w: (x @ w).tanh(), [rng.standard_normal((3, 2)), rng.standard_normal((2, 4))]
+    )
+    assert gradgradcheck(_mlp_loss, [rng.standard_normal(13)])
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    # x * x.detach() * x has the right value but a gradient that treats one factor as constant,
+    # so the first derivative (and hence the second) is wrong where |x| is large.
+    report = gradgradcheck(
+        lambda x: (x * x.detach() * x).sum(), [np.array([0.3, -1.2, 2.0])], raise_exception=False
+    )
+    assert not report
+    assert report[0].worst_index == (2,)
+    with pytest.raises(GradcheckError):
+        gradgradcheck(lambda x: (x * x.detach() * x).sum(), [np.array([0.3, -1.2, 2.0])])
+    with pytest.raises(ValueError, match="gradgradcheck: no input requires grad"):
+        gradgradcheck(lambda x: x.sum(), [Value(np.ones(2), requires_grad=False)])

@@ -11,7 +11,7 @@
 from . import autograd, backprop, data, nn, optim
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
-from .transforms import grad, hessian, hvp, jacobian
+from .transforms import grad, gradgradcheck, hessian, hvp, jacobian
 from .value import Value, concatenate, stack, where
 
 __version__ = "0.1.0"
@@ -27,6 +27,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradcheck_module",
+    "gradgradcheck",
     "hessian",
     "hvp",
     "is_grad_enabled",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd
-from .value import Value, stack
+from .value import Value, concatenate, stack
 
 
 def _variable(x: Any) -> Value:
@@ -115,3 +115,60 @@ def hvp(f: Callable[..., Value], x: Any, v: Any) -> Value:
         return Value(np.zeros_like(vd), requires_grad=False)
     (hv,) = autograd.grad(directional, [xv], create_graph=True)
     return hv
+
+
+def gradgradcheck(
+    fn: Callable[..., Value],
+    inputs: Sequence[Any],
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    method: str = "central",
+    raise_exception: bool = True,
+    seed: int = 0,
+) -> Any:
+    """Check second derivatives of ``fn`` against finite differences of its gradient.
+
+    With s = Σ W ⊙ fn(inputs) for a fixed random W (seeded; W = 1 for a
+    single-element output), the gradient ∂s/∂x of every input that requires
+    grad is computed by backprop with ``create_graph=True`` and flattened into
+    one vector G(inputs). :func:`~tinygrad_nn.gradcheck` then compares the full
+    Jacobian of G, i.e. every second derivative ∂²s/∂x_i∂x_j, obtained by double
+    backprop, with central (or forward) differences of G. Returns the same report
+    as ``gradcheck`` (and raises ``GradcheckError`` on failure unless
+    ``raise_exception=False``).
+    """
+    from .gradcheck import gradcheck
+
+    differentiable = [i for i, x in enumerate(inputs) if not (isinstance(x, Value) and not x.requires_grad)]
+    if not differentiable:
+        raise ValueError("gradgradcheck: no input requires grad")
+    probe = fn(*[Value(np.asarray(getattr(x, "data", x), dtype=np.float64)) for x in inputs])
+    if not isinstance(probe, Value):
+        raise TypeError(f"gradgradcheck: fn must return a Value, got {type(probe).__name__}")
+    weights = np.random.default_rng(seed).standard_normal(probe.shape) if probe.size != 1 else 1.0
+
+    def first_derivatives(*args: Value) -> Value:
+        xs = list(args)
+        for i in differentiable:  # finite differences pass constants: differentiate them anyway
+            xs[i] = _variable(args[i])
+        s = (fn(*xs) * weights).sum()
+        wrt = [xs[i] for i in differentiable]
+        if not s.requires_grad:
+            return Value(np.zeros(sum(int(np.size(x.data)) for x in wrt)), requires_grad=False)
+        grads = autograd.grad(s, wrt, create_graph=True)
+        parts = [
+            g.reshape(-1) if isinstance(g, Value) else Value(np.ravel(g), requires_grad=False) for g in grads
+        ]
+        return concatenate(parts)
+
+    return gradcheck(
+        first_derivatives,
+        inputs,
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        method=method,
+        raise_exception=raise_exception,
+    )
