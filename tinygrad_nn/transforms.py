@@ -9,7 +9,7 @@ Shapes follow JAX: ``jacobian(f)(x)`` has shape ``f(x).shape + x.shape``,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -124,7 +124,7 @@ def gradgradcheck(
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
-    method: str = "central",
+    method: Literal["central", "forward"] = "central",
     raise_exception: bool = True,
     seed: int = 0,
 ) -> Any:
