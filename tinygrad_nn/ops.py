@@ -360,7 +360,8 @@ def _reduce_mean(x: Any, axis: Any, keepdims: bool) -> Any:
     n = _reduced_count(shape_of(x), axis)
     if n == 0:
         return np.mean(x, axis=axis, keepdims=keepdims)  # nan with numpy's own warning
-    return _reduce_sum(x, axis, keepdims) * (1.0 / n)
+    total = _reduce_sum(x, axis, keepdims)
+    return total * np.result_type(total).type(1.0 / n)  # keeps float32 float32 on numpy 1.x too
 
 
 def _max(x: Any, axis: Any, keepdims: bool) -> Any:

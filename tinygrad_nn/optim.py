@@ -93,24 +93,30 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient: p ← p − Δ, in place."""
         for i, p in enumerate(self.params):
             g = p.grad
             if g is None:
                 continue
             if isinstance(g, Value):  # from backward(create_graph=True)
                 g = g.data
-            if np.shape(g) != p.shape:
-                raise ValueError(
-                    f"{self._name}.step: params[{i}] has shape {p.shape} but its grad has shape {np.shape(g)}"
-                )
-            new = self._update(p, g, self.state[i])
-            if type(p.data) is float:
-                p.data = float(new)
+            data = p.data
+            if type(data) is float:
+                if np.shape(g) != ():
+                    raise ValueError(
+                        f"{self._name}.step: params[{i}] is a scalar but its grad has shape {np.shape(g)}"
+                    )
+                p.data = float(data - self._update(p, g, self.state[i]))
             else:
-                p.data[...] = new
+                if getattr(g, "shape", ()) != data.shape:
+                    raise ValueError(
+                        f"{self._name}.step: params[{i}] has shape {data.shape} but its grad has shape "
+                        f"{np.shape(g)}"
+                    )
+                data -= self._update(p, g, self.state[i])
 
     def _update(self, p: Value, g: Any, state: dict[str, Any]) -> Any:  # pragma: no cover - abstract
+        """The step Δ for one parameter (the caller applies p ← p − Δ in place)."""
         raise NotImplementedError
 
     # -- state ------------------------------------------------------------------
@@ -244,7 +250,7 @@ class SGD(Optimizer):
                 buf = buf * self.momentum + (1.0 - self.dampening) * d_p
             state["momentum_buffer"] = buf
             d_p = d_p + self.momentum * buf if self.nesterov else buf
-        return p.data - self.lr * d_p
+        return self.lr * d_p
 
     def __repr__(self) -> str:
         return (
@@ -315,7 +321,7 @@ class Adam(Optimizer):
         v = state["exp_avg_sq"] = state["exp_avg_sq"] * b2 + (1.0 - b2) * (g * g)
         step_size = self.lr / (1.0 - b1**t)
         denom = np.sqrt(v) / math.sqrt(1.0 - b2**t) + self.eps
-        return p.data - step_size * (m / denom)
+        return step_size * (m / denom)
 
     def __repr__(self) -> str:
         return (

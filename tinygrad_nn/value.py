@@ -27,6 +27,18 @@ from .ops import Op
 ArrayLike = Union[float, int, Sequence[Any], np.ndarray, np.generic, "Value"]
 
 _F64 = np.dtype(np.float64)
+# numpy < 2 promotes (0-d float32 array) * (Python float) to float64; numpy 2
+# treats the Python float as "weak" and keeps float32 (NEP 50).
+_LEGACY_PROMOTION = int(np.__version__.split(".")[0]) < 2
+
+
+def _weak_float(a: Any, b: Any) -> tuple[Any, Any]:
+    """Give a Python float the dtype of a low-precision 0-d operand, as numpy 2 would."""
+    if type(a) is float and isinstance(b, np.ndarray) and b.ndim == 0 and b.dtype.itemsize < 8:
+        return b.dtype.type(a), b
+    if type(b) is float and isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.itemsize < 8:
+        return a, a.dtype.type(b)
+    return a, b
 _alloc = object.__new__
 
 
@@ -194,6 +206,8 @@ def apply2(op: Op, a: Any, b: Any) -> Value:
     else:
         bd = b if type(b) is float else _constant(b, op.name)
         pb = None
+    if _LEGACY_PROMOTION and (type(ad) is float) is not (type(bd) is float):
+        ad, bd = _weak_float(ad, bd)
     try:
         out = op.forward(ad, bd)
     except (ValueError, IndexError) as exc:
@@ -472,9 +486,9 @@ class Value:
         ``create_graph=True`` the gradients are Values with a graph of their
         own, so they can be differentiated again.
         """
-        from .autograd import backward
+        from . import autograd  # imported late: autograd builds on this module
 
-        backward(self, grad, create_graph=create_graph)
+        autograd.backward(self, grad, create_graph=create_graph)
 
 
 def _brief(x: Any) -> str:
