@@ -571,7 +571,7 @@ SOFTPLUS = defop("softplus", _softplus, lambda g, out, x: g * _sigmoid_of(x))
 
 def _linear(x: Any, w: Any, b: Any) -> Any:
     z = x @ w
-    if type(z) is np.ndarray and z.dtype == np.result_type(z, b):
+    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype == b.dtype and z.ndim:
         z += b  # z is a fresh array: add the bias in place
         return z
     return z + b

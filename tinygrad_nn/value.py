@@ -152,8 +152,10 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
         raise _fail(op, exc, raws, params) from None
     except (ZeroDivisionError, OverflowError):
         out = _forward_ieee(op, raws, params)
+    if type(out) is not np.ndarray or out.ndim == 0:
+        out = _as_data(out)
     v = _alloc(Value)
-    v.data = _as_data(out)
+    v.data = out
     v.grad = None
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
