@@ -8,7 +8,7 @@
 (-3.0, -4.0)
 """
 
-from . import autograd, backprop, data, nn, optim
+from . import autograd, backprop, data, graph, nn, optim, train
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .transforms import grad, gradgradcheck, hessian, hvp, jacobian
@@ -28,6 +28,7 @@ __all__ = [
     "gradcheck",
     "gradcheck_module",
     "gradgradcheck",
+    "graph",
     "hessian",
     "hvp",
     "is_grad_enabled",
@@ -37,5 +38,6 @@ __all__ = [
     "optim",
     "set_grad_enabled",
     "stack",
+    "train",
     "where",
 ]

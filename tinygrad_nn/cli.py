@@ -252,9 +252,159 @@ def _plot(errors: dict[str, list[float]], path: str) -> None:
     print(f"plot written to {path}")
 
 
+# -- train ---------------------------------------------------------------------------------------------
+
+
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    from .train import TrainConfigError, parse_hidden
+
+    try:
+        return parse_hidden(text)
+    except TrainConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--hidden: ")) from None
+
+
+def add_train(subcommands: Subcommands) -> None:
+    from . import train
+
+    p = subcommands.add_parser(
+        "train",
+        help="train a network on a bundled or generated data set",
+        description=(
+            "Train a Dense network on a data set (split 80/20, features standardized), report progress "
+            "and the final train/test accuracy (RMSE and R^2 for regression), and write a checkpoint, "
+            "per-epoch metrics (CSV and JSON) and, with matplotlib, a loss-curve PNG to --out."
+        ),
+    )
+    p.add_argument("--dataset", choices=train.data.DATASET_NAMES, default="iris",
+                   help="data set (default: iris)")  # fmt: skip
+    p.add_argument("--hidden", type=_hidden_sizes, default=(10,), metavar="N,N,...",
+                   help="hidden layer widths, or 'none' (default: 10)")  # fmt: skip
+    p.add_argument("--activation", choices=train.ACTIVATIONS, default="tanh",
+                   help="activation of the hidden layers (default: tanh)")  # fmt: skip
+    p.add_argument("--loss", choices=train.LOSSES, default=None,
+                   help="loss (default: cross-entropy for classification, mse for regression)")  # fmt: skip
+    p.add_argument("--optimizer", choices=train.OPTIMIZERS, default="adam", help="optimizer (default: adam)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default: adam 0.01, sgd 0.2, sgd with sse 0.02)")  # fmt: skip
+    p.add_argument("--epochs", type=_int_at_least(1), default=None,
+                   help="passes over the training data (default: depends on the data set)")  # fmt: skip
+    p.add_argument("--batch-size", type=_int_at_least(1), default=16, help="mini-batch size (default: 16)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0,
+                   help="seed for data, split, weights and batch order (default: 0)")  # fmt: skip
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="directory for the checkpoint and metrics (default: runs/<dataset>)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, TrainConfigError, train
+
+    config = TrainConfig(
+        dataset=args.dataset, hidden=args.hidden, activation=args.activation, loss=args.loss,
+        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size,
+        seed=args.seed, out=args.out,
+    )  # fmt: skip
+    try:
+        train(config, quiet=args.quiet)
+    except TrainConfigError as exc:
+        raise UsageError(f"python -m tinygrad_nn train: error: {exc}") from None
+    except (FloatingPointError, OSError) as exc:  # diverged, or the results could not be written
+        print(f"python -m tinygrad_nn train: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# -- graph ---------------------------------------------------------------------------------------------
+
+# micrograd's neuron: tanh(x1 w1 + x2 w2 + b), with b chosen so the output is 1/sqrt(2).
+GRAPH_EXPR = "tanh(x1*w1 + x2*w2 + b)"
+GRAPH_VARIABLES = {"x1": 2.0, "x2": 0.0, "w1": -3.0, "w2": 1.0, "b": 6.881373587019543}
+
+
+def _assignment(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not name.strip().isidentifier() or not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER such as a=2.5, got {text!r}")
+    return name.strip(), number
+
+
+def add_graph(subcommands: Subcommands) -> None:
+    p = subcommands.add_parser(
+        "graph",
+        help="draw a computation graph with values and gradients; --trace prints the backward pass",
+        description=(
+            "Build a small expression (or, with --network, a 2-2-1 sigmoid network), run backward(), "
+            "and write its graph as DOT with each node's op, value and gradient; SVG or PNG too when "
+            "Graphviz's dot is on the PATH. --trace prints the backward pass step by step in reverse "
+            "topological order: node, op, local derivative, accumulated gradient."
+        ),
+    )
+    p.add_argument("variables", nargs="*", type=_assignment, metavar="NAME=NUMBER",
+                   help=f"values of the expression's variables (default: {GRAPH_EXPR} with "
+                        + " ".join(f"{k}={v:g}" for k, v in GRAPH_VARIABLES.items()) + ")")  # fmt: skip
+    p.add_argument("--expr", default=None,
+                   help="expression: + - * / ** and exp log sqrt abs tanh sigmoid relu")  # fmt: skip
+    p.add_argument("--network", action="store_true",
+                   help="draw a 2-2-1 sigmoid network with E = 1/2 (O - t)^2 instead")  # fmt: skip
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="--network weights seed (default: 0)")
+    p.add_argument("--out", default="graph.svg", metavar="PATH",
+                   help="picture to write (.svg, .png or .dot; the DOT source goes beside it), "
+                        "or - for DOT on stdout (default: graph.svg)")  # fmt: skip
+    p.add_argument("--trace", action="store_true", help="print the backward pass step by step")
+    p.set_defaults(run=run_graph)
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .graph import expression_graph, network_graph, render, to_dot, trace
+
+    prog = "python -m tinygrad_nn graph"
+    if args.network:
+        if args.expr is not None or args.variables:
+            raise UsageError(f"{prog}: error: --network takes no --expr and no NAME=NUMBER values")
+        root, names = network_graph(args.seed)
+    else:
+        given = dict(args.variables)
+        variables = given if args.expr is not None else {**GRAPH_VARIABLES, **given}
+        try:
+            root, names = expression_graph(args.expr or GRAPH_EXPR, variables)
+        except ValueError as exc:
+            raise UsageError(f"{prog}: error: {exc}") from None
+        root.backward()
+    if args.trace:
+        print(trace(root, names))
+    if args.out == "-":
+        print(to_dot(root, names), end="")
+        return 0
+    path = Path(args.out)
+    if path.suffix.lower() not in (".svg", ".png", ".dot"):
+        raise UsageError(f"{prog}: error: --out must end in .svg, .png or .dot, got {args.out!r}")
+    try:
+        written = render(root, path, names)
+    except OSError as exc:
+        raise UsageError(f"{prog}: error: cannot write {args.out!r} ({exc.strerror or exc})") from None
+    except RuntimeError as exc:  # Graphviz itself failed
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    if written.image is not None:
+        print(f"wrote {written.dot} and {written.image}")
+    elif path.suffix.lower() == ".dot":
+        print(f"wrote {written.dot}")
+    else:
+        print(f"wrote {written.dot} (Graphviz's dot is not on the PATH: install Graphviz for SVG or PNG)")
+    return 0
+
+
 # -- entry point ---------------------------------------------------------------------------------------
 
-COMMANDS: list[Callable[[Subcommands], None]] = [add_gradcheck]
+COMMANDS: list[Callable[[Subcommands], None]] = [add_gradcheck, add_train, add_graph]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,127 @@
+"""``tinygrad-nn train`` on the command line: options, output, files, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tinygrad_nn.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_bar(monkeypatch):
+    monkeypatch.delenv("TINYGRAD_NN_PROGRESS", raising=False)
+
+
+def test_train_with_defaults_prints_accuracies_and_the_checkpoint(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "iris (classification, 3 classes)" in out and "cross-entropy loss, adam lr 0.01" in out
+    final = next(line for line in out.splitlines() if line.startswith("final:"))
+    train_acc = float(final.split("train accuracy ")[1].split("%")[0])
+    test_acc = float(final.split("test accuracy ")[1].split("%")[0])
+    assert train_acc >= 95 and test_acc >= 85
+    checkpoint = Path("runs") / "iris" / "model.npz"  # the default --out, relative to the working directory
+    assert f"saved checkpoint to {checkpoint}" in out and (tmp_path / checkpoint).is_file()
+
+
+def test_train_options_reach_the_run(tmp_path, capsys):
+    out_dir = tmp_path / "moons-run"
+    code = main([
+        "train", "--dataset", "moons", "--hidden", "8,4", "--activation", "relu", "--loss", "mse",
+        "--optimizer", "sgd", "--lr", "0.3", "--epochs", "7", "--batch-size", "32", "--seed", "3",
+        "--out", str(out_dir), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "model 2-8-4-2 (relu, sigmoid outputs), mse loss, sgd lr 0.3, 7 epochs, batch 32" in out
+    config = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))["config"]
+    assert config["hidden"] == [8, 4] and config["seed"] == 3 and config["batch_size"] == 32
+    assert len((out_dir / "metrics.csv").read_text(encoding="utf-8").splitlines()) == 1 + 7
+
+
+def test_regression_dataset_reports_rmse_not_accuracy(tmp_path, capsys):
+    assert main(["train", "--dataset", "sum", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "regression, 1 target" in out and "mse loss" in out
+    assert "RMSE" in out and "R²" in out and "accuracy" not in out
+
+
+def test_progress_goes_to_stderr_without_quiet(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # plain lines, whether or not tqdm is installed
+    assert main(["train", "--epochs", "3", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[1] for line in err.splitlines()] == ["1/3", "2/3", "3/3"]
+    assert "epoch 1/3" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (["--hidden", "10,x"], "argument --hidden: expected comma-separated positive integers like 10,10"),
+        (["--hidden", "10,,10"], "argument --hidden: expected comma-separated positive integers"),
+        (["--lr", "0"], "argument --lr: must be a positive finite number, got '0'"),
+        (["--lr", "-0.5"], "argument --lr: must be a positive finite number"),
+        (["--lr", "fast"], "argument --lr: must be a positive finite number, got 'fast'"),
+        (["--epochs", "0"], "argument --epochs: must be an integer >= 1, got '0'"),
+        (["--batch-size", "-2"], "argument --batch-size: must be an integer >= 1"),
+        (["--activation", "gelu"], "argument --activation: invalid choice: 'gelu'"),
+        (["--loss", "hinge"], "argument --loss: invalid choice: 'hinge'"),
+        (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice"),
+        (["--dataset", "linear", "--loss", "cross-entropy"], "--loss: cross-entropy needs a classification"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path, capsys, args, message):
+    assert main(["train", *args, "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("python -m tinygrad_nn train: error: ")
+    assert message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unwritable_out_is_exit_code_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["train", "--out", str(blocker / "sub"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out: cannot write to" in err and "Not a directory" in err
+
+
+def test_a_diverging_run_is_exit_code_1_with_one_line(tmp_path, capsys):
+    options = ["--dataset", "linear", "--optimizer", "sgd", "--lr", "1e4", "--quiet"]
+    args = ["train", *options, "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "training diverged; lower the learning rate" in err
+
+
+def test_help_lists_the_options(capsys):
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--dataset", "--hidden", "--activation", "--loss", "--optimizer", "--lr", "--epochs",
+                   "--batch-size", "--seed", "--out", "--quiet"):  # fmt: skip
+        assert option in text
+
+
+def test_python_dash_m_runs_train_in_a_subprocess(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "tinygrad_nn", "train", "--epochs", "5", "--quiet", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "final: train accuracy" in done.stdout and "test accuracy" in done.stdout
+    assert (tmp_path / "model.npz").is_file() and (tmp_path / "metrics.csv").is_file()
