@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -20,6 +21,8 @@ from typing import Any, NoReturn
 import numpy as np
 
 __all__ = ["COMMANDS", "UsageError", "build_parser", "main"]
+# The name errors and --help use: how the user ran us.
+PROG = "tinygrad-nn" if os.path.basename(sys.argv[0]).startswith("tinygrad-nn") else "python -m tinygrad_nn"
 
 Subcommands = Any  # argparse's _SubParsersAction, which is private
 
@@ -147,7 +150,7 @@ def run_gradcheck(args: argparse.Namespace) -> int:
     from .gradcheck import format_table, gradcheck_module
 
     if args.plot is not None and not args.sweep:
-        raise UsageError("python -m tinygrad_nn gradcheck: error: --plot needs --sweep")
+        raise UsageError(f"{PROG} gradcheck: error: --plot needs --sweep")
     output = args.output_activation or args.activation
     rng = np.random.default_rng(args.seed)
     model = _build_network(args.layers, args.activation, output, rng)
@@ -245,7 +248,7 @@ def _plot(errors: dict[str, list[float]], path: str) -> None:
         fig.savefig(path, format="png")
     except OSError as exc:
         raise UsageError(
-            f"python -m tinygrad_nn gradcheck: error: cannot write the plot to {path}: {exc}"
+            f"{PROG} gradcheck: error: cannot write the plot to {path}: {exc}"
         ) from None
     finally:
         plt.close(fig)
@@ -309,9 +312,9 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         train(config, quiet=args.quiet)
     except TrainConfigError as exc:
-        raise UsageError(f"python -m tinygrad_nn train: error: {exc}") from None
+        raise UsageError(f"{PROG} train: error: {exc}") from None
     except (FloatingPointError, OSError) as exc:  # diverged, or the results could not be written
-        print(f"python -m tinygrad_nn train: error: {exc}", file=sys.stderr)
+        print(f"{PROG} train: error: {exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -365,7 +368,7 @@ def run_graph(args: argparse.Namespace) -> int:
 
     from .graph import expression_graph, network_graph, render, to_dot, trace
 
-    prog = "python -m tinygrad_nn graph"
+    prog = f"{PROG} graph"
     if args.network:
         if args.expr is not None or args.variables:
             raise UsageError(f"{prog}: error: --network takes no --expr and no NAME=NUMBER values")
@@ -409,7 +412,7 @@ COMMANDS: list[Callable[[Subcommands], None]] = [add_gradcheck, add_train, add_g
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m tinygrad_nn",
+        prog=PROG,
         description="tinygrad_nn experiments from the command line.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
