@@ -139,20 +139,42 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
     """Propagate ``seed`` from ``root`` to every node, in reverse topological order.
 
     A node is processed once all of its consumers have been (their counts come
-    from :func:`_consumers`), so its gradient is complete when its VJP rules run.
+    in a first pass), so its gradient is complete when its VJP rules run.
     With ``wanted=None`` each node's gradient is accumulated into its ``.grad``;
     otherwise only the gradients of the wanted nodes are returned, by id.
     """
     if create_graph:
         return _walk_recorded(toposort(root), root, seed, wanted)
-    count = _consumers(root)
+    # Per-walk bookkeeping lives on the nodes themselves (slots _mark, _count,
+    # _g): a slot access is several times cheaper than a dict lookup keyed by
+    # node, which is most of the walk's cost on scalar graphs. ``token`` marks
+    # the nodes this walk has seen, so stale values from an earlier (or an
+    # interrupted) walk are never read.
+    token = object()
+    root._mark = token
+    root._count = 0
+    stack = [root]
+    while stack:  # count each node's consumers within this graph
+        node = stack.pop()
+        if node._op is None:
+            continue
+        for p in node._parents:
+            if p is not None:
+                if p._mark is token:
+                    p._count += 1
+                else:
+                    p._mark = token
+                    p._count = 1
+                    p._g = None
+                    stack.append(p)
     found: dict[int, Any] = {}
-    pending: dict[Value, Any] = {root: seed}
     stored: set[int] = set()  # ids of arrays already handed out as a .grad
-    ready = [root]
+    root._g = seed
+    ready = [root]  # nodes whose consumers have all been processed: their gradient is complete
     while ready:
         node = ready.pop()
-        g = pending.pop(node)
+        g = node._g
+        node._g = None
         op = node._op
         if wanted is not None:
             if id(node) in wanted:
@@ -184,10 +206,10 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
                     c = float(np.sum(c))
             elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype != pd.dtype:
                 c = _conform(c, pd)
-            prev = pending.get(p)
-            pending[p] = c if prev is None else prev + c
-            left = count[p] - 1
-            count[p] = left
+            prev = p._g
+            p._g = c if prev is None else prev + c
+            left = p._count - 1
+            p._count = left
             if left == 0:
                 ready.append(p)
     return found

@@ -104,6 +104,7 @@ def _new(data: Any) -> Value:
     v = _alloc(Value)
     v.data = data
     v.grad = None
+    v._mark = None
     v.requires_grad = False
     v._op = None
     v._args = ()
@@ -157,6 +158,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     v = _alloc(Value)
     v.data = out
     v.grad = None
+    v._mark = None
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
@@ -182,6 +184,7 @@ def apply1(op: Op, a: Value) -> Value:
     v = _alloc(Value)
     v.data = out
     v.grad = None
+    v._mark = None
     if a.requires_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
@@ -222,6 +225,7 @@ def apply2(op: Op, a: Any, b: Any) -> Value:
     v = _alloc(Value)
     v.data = out
     v.grad = None
+    v._mark = None
     if (pa is not None or pb is not None) and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
@@ -247,7 +251,8 @@ class Value:
     classic backprop derivation.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_op", "_args", "_parents", "_params")
+    # _mark, _count and _g are scratch space for the backward walk (autograd._walk).
+    __slots__ = ("data", "grad", "requires_grad", "_op", "_args", "_parents", "_params", "_mark", "_count", "_g")
     __array_ufunc__ = None  # ndarray (op) Value defers to Value's reflected operator
 
     data: Any
@@ -257,6 +262,7 @@ class Value:
     def __init__(self, data: ArrayLike, requires_grad: bool = True, dtype: Any = None) -> None:
         self.data = _to_data(data, dtype)
         self.grad = None
+        self._mark: object = None
         self.requires_grad = bool(requires_grad)
         self._op: Op | None = None
         self._args: tuple[Any, ...] = ()
