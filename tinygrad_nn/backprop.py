@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from .value import numeric_array  # input checking only: the math below is plain numpy
+
 __all__ = ["deltas", "error", "forward", "gradients"]
 
 _REDUCTIONS = ("sum", "mean")
@@ -104,14 +106,7 @@ def _layers(model: Any) -> list[tuple[Any, str]]:
 
 
 def _array(x: Any, what: str) -> np.ndarray:
-    data = getattr(x, "data", x)  # a Value's data, or the array itself
-    try:
-        arr = np.asarray(data)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"backprop: {what} is not an array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"backprop: {what} must be numeric, got dtype {arr.dtype}")
-    return arr
+    return numeric_array(x, "backprop", what)  # a Value's data, or the array itself
 
 
 def _g(act: str, z: np.ndarray) -> np.ndarray:

@@ -80,6 +80,21 @@ def _to_data(data: Any, dtype: Any) -> Any:
     return _as_data(arr)
 
 
+def numeric_array(x: Any, where: str, what: str = "input", error: type[Exception] = TypeError) -> np.ndarray:
+    """``x`` (a Value's data, or array-like data) as a numeric ndarray, without copying.
+
+    Anything else raises ``error`` naming the operation ``where`` and the argument ``what``.
+    """
+    data = x.data if isinstance(x, Value) else x
+    try:
+        arr = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{where}: {what} is not an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise error(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
 def _constant(x: Any, name: str) -> Any:
     """Check a non-Value operand of op ``name``; constants are never differentiated."""
     t = type(x)
@@ -252,7 +267,10 @@ class Value:
     """
 
     # _mark, _count and _g are scratch space for the backward walk (autograd._walk).
-    __slots__ = ("data", "grad", "requires_grad", "_op", "_args", "_parents", "_params", "_mark", "_count", "_g")
+    __slots__ = (
+        "data", "grad", "requires_grad", "_op", "_args", "_parents", "_params",
+        "_mark", "_count", "_g",
+    )  # fmt: skip
     __array_ufunc__ = None  # ndarray (op) Value defers to Value's reflected operator
 
     data: Any

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..value import Value, apply
+from ..value import Value, apply, numeric_array
 from . import init as init_
 from .module import Module, Parameter
 
@@ -96,12 +96,7 @@ class Dense(Module):
     def forward(self, x: Any) -> Value:
         w = self.weight
         if not isinstance(x, Value):
-            try:
-                x = np.asarray(x)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{self.name}: input is not an array ({exc})") from None
-            if x.dtype.kind not in "biuf":
-                raise TypeError(f"{self.name}: input must be numeric, got dtype {x.dtype}")
+            x = numeric_array(x, self.name)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self.name}: input has shape {x.shape}, expected (..., {self.in_features})")
         if x.dtype != w.dtype:

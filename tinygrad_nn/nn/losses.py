@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..value import Value, apply, where
+from ..value import Value, apply, numeric_array, where
 from .activations import as_value, softplus
 
 __all__ = [
@@ -63,13 +63,7 @@ def _target(name: str, t: Any, pred: Value) -> Value | np.ndarray:
 
 
 def _numeric(name: str, t: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(t)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name}: target is not an array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: target must be numeric, got dtype {arr.dtype}")
-    return arr
+    return numeric_array(t, name, "target")
 
 
 def _in_unit_interval(name: str, what: str, x: Any) -> None:

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, overload
 import numpy as np
 
 from ..checkpoint import CheckpointError, load_npz, save_npz
-from ..value import Value
+from ..value import Value, numeric_array
 
 __all__ = ["LoadResult", "Module", "ModuleList", "Parameter", "ParameterList", "Sequential"]
 
@@ -205,15 +205,7 @@ class Module:
         for name, p in params.items():
             if name not in state:
                 continue
-            value = state[name]
-            if isinstance(value, Value):
-                value = value.data
-            try:
-                arr = np.asarray(value)
-            except (TypeError, ValueError) as exc:
-                raise CheckpointError(f"load_state_dict: {name!r} is not an array ({exc})") from None
-            if arr.dtype.kind not in "biuf":
-                raise CheckpointError(f"load_state_dict: {name!r} has non-numeric dtype {arr.dtype}")
+            arr = numeric_array(state[name], "load_state_dict", repr(name), CheckpointError)
             if arr.shape != p.shape:
                 raise CheckpointError(
                     f"load_state_dict: shape mismatch for {name!r}: the checkpoint has {arr.shape}, "
