@@ -1,6 +1,8 @@
 """gradcheck and gradcheck_module: they pass on correct gradients, catch wrong ones, and say where."""
 
 import importlib
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_nn
-from tinygrad_nn import Value, stack
+from tinygrad_nn import Value, nn, stack
 from tinygrad_nn.gradcheck import GradcheckError, GradcheckReport, gradcheck, gradcheck_module
 from tinygrad_nn.ops import Op
 from tinygrad_nn.testing import arrays, shapes
@@ -154,7 +156,8 @@ def test_detached_factor_is_always_caught(x):
         return
     report = gradcheck(lambda v: (v * v.detach()).sum(), [x], raise_exception=False)
     assert not report
-    assert abs(x[report[0].worst_index]) == np.max(np.abs(x))
+    # The largest |x| (up to round-off: FD of x = 2 - 2⁻⁵² gives 4.0, making 2 - 2⁻⁵² the worst).
+    assert abs(x[report[0].worst_index]) == pytest.approx(np.max(np.abs(x)), rel=1e-12)
 
 
 # -- vectorized perturbations -----------------------------------------------------------
@@ -209,6 +212,16 @@ def test_batches_are_split_into_chunks(monkeypatch):
     report = gradcheck(fn, [x], vectorized=True)
     assert report and report[0].vectorized
     assert fn.calls == 1 + 9  # 2 rows of 9 elements per chunk: one perturbed element per call
+    np.testing.assert_allclose(report[0].numeric, gradcheck(fn.fn, [x], vectorized=False)[0].numeric)
+
+
+def test_batches_hold_a_bounded_number_of_copies(monkeypatch):
+    monkeypatch.setattr(gc_module, "_MAX_BATCH_ROWS", 4)
+    x = rng.standard_normal(6)
+    fn = Counting(lambda x: (x.tanh() * x).sum(-1))
+    report = gradcheck(fn, [x], vectorized=True)
+    assert report and report[0].vectorized
+    assert fn.calls == 1 + 3  # 2 perturbed elements (4 rows) per call
     np.testing.assert_allclose(report[0].numeric, gradcheck(fn.fn, [x], vectorized=False)[0].numeric)
 
 
@@ -298,20 +311,22 @@ def test_gradcheck_module_restores_data_and_grads():
     assert model.w.grad is sentinel and model.b.grad is None
 
 
-def test_gradcheck_module_restores_even_when_the_loss_raises():
+@pytest.mark.parametrize("vectorized", [None, True, False])
+def test_gradcheck_module_restores_even_when_the_loss_raises(vectorized):
     model = Affine(rng.standard_normal((3, 2)), 0.5)
-    before = model.w.data.copy()
+    data, before = model.w.data, model.w.data.copy()
     calls = []
 
-    def flaky(out, t):
+    def flaky(out, t):  # fails from its 5th call on: inside the first parameter's check
         calls.append(1)
-        if len(calls) == 5:
+        if len(calls) >= 5:
             raise RuntimeError("boom")
         return sse(out, t)
 
     with pytest.raises(RuntimeError, match="boom"):
-        gradcheck_module(model, flaky, np.ones((2, 3)), np.zeros((2, 2)))
-    assert np.array_equal(model.w.data, before) and model.b.data == 0.5
+        gradcheck_module(model, flaky, np.ones((2, 3)), np.zeros((2, 2)), vectorized=vectorized)
+    assert model.w.data is data and np.array_equal(data, before)
+    assert type(model.b.data) is float and model.b.data == 0.5
     assert model.w.grad is None and model.b.grad is None
 
 
@@ -343,3 +358,220 @@ def test_gradcheck_module_leaves_parameters_bit_identical(w0, b0):
     model = Affine(np.array([[w0], [1.0]]), b0)
     gradcheck_module(model, sse, np.array([[0.5, -1.0]]), np.array([[0.2]]), raise_exception=False)
     assert model.w.data[0, 0] == w0 and model.b.data == b0
+
+
+# -- gradcheck_module: vectorized perturbations ----------------------------------------------
+
+
+def iris_like(dtype=np.float64, seed=1):
+    """The benchmark's 4-10-3 sigmoid network with every weight random, and its data."""
+    gen = np.random.default_rng(seed)
+    model = nn.Sequential(
+        nn.Dense(4, 10, dtype=dtype), nn.Sigmoid(), nn.Dense(10, 3, dtype=dtype), nn.Sigmoid()
+    )
+    for p in model.parameters():
+        p.data[...] = gen.uniform(-1, 1, p.shape)
+    return model, gen.standard_normal((30, 4)), gen.uniform(0, 1, (30, 3))
+
+
+def assert_same_reports(fast, slow):
+    """Equal up to the round-off of the finite differences (on common BLAS builds, bit for bit)."""
+    assert [c.name for c in fast] == [c.name for c in slow] and bool(fast) == bool(slow)
+    for f, s in zip(fast, slow, strict=True):
+        np.testing.assert_array_equal(f.analytic, s.analytic)
+        np.testing.assert_allclose(f.numeric, s.numeric, rtol=1e-8, atol=1e-10)
+        assert f.num_failed == s.num_failed
+        assert f.max_abs_error == pytest.approx(s.max_abs_error, rel=1e-3, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["central", "forward"])
+@pytest.mark.parametrize("loss", [nn.sse_loss, nn.mse_loss, lambda o, t: nn.sse_loss(o, t, reduction="mean")])
+def test_batched_module_check_equals_the_loop(method, loss):
+    model, x, t = iris_like()
+    fast = gradcheck_module(model, loss, x, t, method=method)
+    slow = gradcheck_module(model, loss, x, t, method=method, vectorized=False)
+    forced = gradcheck_module(model, loss, x, t, method=method, vectorized=True)
+    # 2.bias has 3 elements: 6 copies are batched, 3 (forward differences) are looped.
+    assert [c.vectorized for c in fast] == [True, True, True, method == "central"]
+    assert not any(c.vectorized for c in slow) and all(c.vectorized for c in forced)
+    assert fast and slow
+    assert_same_reports(fast, slow)
+    assert_same_reports(forced, slow)
+
+
+def test_batched_module_check_catches_a_wrong_gradient_like_the_loop():
+    class BadSigmoid(nn.Module):
+        def forward(self, x):
+            return bad_square(x).sigmoid()  # claims 2z + 1 where z > 2
+
+    model, x, t = iris_like()
+    model[1] = BadSigmoid()
+    fast = gradcheck_module(model, nn.sse_loss, 3 * x, t, raise_exception=False)
+    slow = gradcheck_module(model, nn.sse_loss, 3 * x, t, raise_exception=False, vectorized=False)
+    assert not fast and fast["0.weight"].vectorized and not fast["0.weight"]
+    assert fast["2.weight"]  # the layer above the wrong rule is unaffected
+    assert_same_reports(fast, slow)
+
+
+def test_float32_and_0d_parameters_in_a_batched_module():
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(0.7)  # 0-d: a Python float in .data
+            self.body = nn.Sequential(
+                nn.Dense(3, 4, rng=0, dtype=np.float32), nn.Tanh(), nn.Dense(4, 2, rng=1)
+            )
+
+        def forward(self, x):
+            return self.body(x) * self.gain
+
+    model, x, t = Scaled(), rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    saved = {name: p.data for name, p in model.named_parameters()}
+    for method in ("central", "forward"):  # forward differences fail if the 0-d gain is left perturbed
+        fast = gradcheck_module(model, nn.sse_loss, x, t, method=method)
+        slow = gradcheck_module(model, nn.sse_loss, x, t, method=method, vectorized=False)
+        assert [c.vectorized for c in fast] == [False, True, True, True, method == "central"]
+        assert_same_reports(fast, slow)
+    for name, p in model.named_parameters():
+        assert p.data is saved[name]
+    assert type(model.gain.data) is float and model.body[0].weight.dtype == np.float32
+
+
+def test_a_loss_that_reads_the_parameters_is_batched_exactly():
+    model, x, t = iris_like()
+    w = model[0].weight
+
+    def penalized(o, t):  # E depends on 0.weight directly, not only through the output
+        return nn.sse_loss(o, t) + 0.5 * (w * w).sum()
+
+    fast = gradcheck_module(model, penalized, x, t)
+    assert fast and fast["0.weight"].vectorized
+    assert_same_reports(fast, gradcheck_module(model, penalized, x, t, vectorized=False))
+
+
+def test_models_that_mix_the_batch_fall_back_to_the_loop():
+    class Centered(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Dense(3, 2, rng=0)
+
+        def forward(self, x):
+            h = self.dense(x)
+            return h - h.mean(axis=0)  # axis 0 is the batch of copies when batched
+
+    model, x = Centered(), rng.standard_normal((6, 3))
+    fast = gradcheck_module(model, lambda o, t: (o * o).sum(), x, None)
+    assert fast and not any(c.vectorized for c in fast)
+    assert_same_reports(fast, gradcheck_module(model, lambda o, t: (o * o).sum(), x, None, vectorized=False))
+    with pytest.raises(
+        ValueError, match=r"vectorized=True, parameter '0.weight'.*to shape \(12, 2\), got \(12, 12, 2\)"
+    ):
+        gradcheck_module(
+            nn.Sequential(nn.Dense(3, 2)), lambda o, t: o.sum(), np.ones(3), None, vectorized=True
+        )
+
+
+def test_scalar_value_mlp_is_looped():
+    path = Path(__file__).resolve().parents[1] / "examples" / "scalar_mlp.py"
+    spec = importlib.util.spec_from_file_location("scalar_mlp_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model = example.MLP(2, [3, 1], rng=0)
+    before = {name: p.data for name, p in model.named_parameters()}
+    report = gradcheck_module(model, lambda o, t: (o - t) ** 2, [0.5, -1.2], 0.3)
+    assert report and len(report) == 13 and not any(c.vectorized for c in report)
+    assert all(type(p.data) is float and p.data == before[name] for name, p in model.named_parameters())
+
+
+def test_layers_before_the_parameter_run_once():
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shapes = []
+
+        def forward(self, x):
+            self.shapes.append(np.shape(x))
+            return nn.Identity()(x)
+
+    spy = Spy()
+    model = nn.Sequential(spy, nn.Dense(3, 4, rng=0), nn.Tanh(), nn.Dense(4, 2, rng=1))
+    x, t = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
+    report = gradcheck_module(model, nn.sse_loss, x, t)
+    assert report and all(c.vectorized for c in report)
+    assert spy.shapes == [(5, 3), (5, 3)]  # the checked forward pass, then once for every batch
+
+
+def test_shared_layers_and_chunked_batches(monkeypatch):
+    shared = nn.Dense(3, 3, rng=0)
+    model = nn.Sequential(shared, nn.Tanh(), shared, nn.Sigmoid())
+    x, t = rng.standard_normal((4, 3)), rng.uniform(0, 1, (4, 3))
+    slow = gradcheck_module(model, nn.sse_loss, x, t, vectorized=False)
+    whole = gradcheck_module(model, nn.sse_loss, x, t)
+    monkeypatch.setattr(gc_module, "_MODULE_BATCH_ELEMENTS", 1)  # one perturbed element per call
+    chunked = gradcheck_module(model, nn.sse_loss, x, t)
+    assert [c.name for c in slow] == ["0.weight", "0.bias"]
+    assert all(c.vectorized for c in whole) and all(c.vectorized for c in chunked)
+    assert_same_reports(whole, slow)
+    assert_same_reports(chunked, slow)
+
+
+class Flaky(nn.Module):
+    """A Dense layer that raises on every call from its n-th one on (or only on batched calls)."""
+
+    def __init__(self, n, batched_only=False):
+        super().__init__()
+        self.dense = nn.Dense(3, 2, rng=0)
+        self.n, self.batched_only, self.calls = n, batched_only, 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls >= self.n and (np.ndim(x) > 2 or not self.batched_only):
+            raise RuntimeError("layer failed")
+        return self.dense(x)
+
+
+@pytest.mark.parametrize("vectorized", [None, True, False])
+@pytest.mark.parametrize("n", [2, 3, 4])  # fails: in the layer outputs, the weight's batch, the bias's
+def test_parameters_are_restored_after_a_failure_mid_check(vectorized, n):
+    model = nn.Sequential(Flaky(n), nn.Tanh(), nn.Dense(2, 1, rng=1, dtype=np.float32))
+    params = dict(model.named_parameters())
+    saved = {name: (p.data, p.data.copy()) for name, p in params.items()}
+    sentinel = np.full(params["0.dense.weight"].shape, 9.0)
+    params["0.dense.weight"].grad = sentinel
+    with pytest.raises(RuntimeError, match="layer failed"):
+        gradcheck_module(model, nn.sse_loss, np.ones((4, 3)), np.zeros((4, 1)), vectorized=vectorized)
+    for name, p in params.items():
+        data, copy = saved[name]
+        assert p.data is data and p.data.dtype == copy.dtype and np.array_equal(p.data, copy)
+        assert p.grad is (sentinel if name == "0.dense.weight" else None)
+
+
+def test_a_batch_that_fails_after_the_probe_falls_back_to_the_loop(monkeypatch):
+    monkeypatch.setattr(gc_module, "_MODULE_BATCH_ELEMENTS", 1)  # one perturbed element per call
+    model = nn.Sequential(Flaky(4, batched_only=True), nn.Tanh())
+    x, t = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    # Calls: the checked pass, the layer outputs, the probe's batch (it passes), two single
+    # evaluations of the probe, then batches, which fail.
+    report = gradcheck_module(model, nn.sse_loss, x, t, method="forward")
+    assert report and not any(c.vectorized for c in report)
+    assert_same_reports(
+        report, gradcheck_module(model, nn.sse_loss, x, t, method="forward", vectorized=False)
+    )
+
+
+def test_gradcheck_module_bad_vectorized():
+    with pytest.raises(ValueError, match="vectorized must be None, True or False"):
+        gradcheck_module(nn.Dense(2, 1), nn.sse_loss, np.ones((1, 2)), np.ones((1, 1)), vectorized="yes")
+    with pytest.raises(
+        TypeError, match="vectorized=True needs a model that returns a Value, Listed returned list"
+    ):
+        gradcheck_module(Listed(), lambda o, t: o[0].sum(), np.ones(2), None, vectorized=True)
+
+
+class Listed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(np.array([1.0, 2.0, 3.0]))
+
+    def forward(self, x):
+        return [self.w * x[0], self.w * x[1]]

@@ -282,3 +282,12 @@ def test_astype_gradient_returns_to_source_dtype():
     y.sum().backward()
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad, [2, 2, 2])
+
+
+def test_linear_bias_may_broadcast_beyond_x_at_w():
+    x, w, b = np.ones((5, 4)), Value(np.ones((4, 3))), Value(np.zeros((2, 1, 3)))
+    z = apply(ops.LINEAR, x, w, b)
+    assert z.shape == (2, 5, 3)
+    z.sum().backward()
+    np.testing.assert_array_equal(b.grad, np.full((2, 1, 3), 5.0))
+    np.testing.assert_array_equal(w.grad, np.full((4, 3), 10.0))

@@ -571,9 +571,12 @@ SOFTPLUS = defop("softplus", _softplus, lambda g, out, x: g * _sigmoid_of(x))
 
 def _linear(x: Any, w: Any, b: Any) -> Any:
     z = x @ w
-    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype == b.dtype and z.ndim:
-        z += b  # z is a fresh array: add the bias in place
-        return z
+    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype == b.dtype and z.ndim >= b.ndim:
+        try:
+            z += b  # z is a fresh array: add the bias in place
+            return z
+        except ValueError:  # b broadcasts to more than z's shape
+            pass
     return z + b
 
 

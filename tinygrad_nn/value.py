@@ -276,6 +276,8 @@ class Value:
     data: Any
     grad: Any
     requires_grad: bool
+    _count: int  # set by the backward walk before it is read
+    _g: Any
 
     def __init__(self, data: ArrayLike, requires_grad: bool = True, dtype: Any = None) -> None:
         self.data = _to_data(data, dtype)
