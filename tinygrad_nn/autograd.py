@@ -82,6 +82,9 @@ def _seed(root: Value, grad: Any) -> Any:
     return _as_data(grad)
 
 
+_add_reduce: Any = np.add.reduce
+
+
 def _conform(c: Any, like: Any) -> Any:
     """Give a raw gradient contribution the shape and dtype of the data it is for."""
     if type(like) is float:
@@ -91,7 +94,10 @@ def _conform(c: Any, like: Any) -> Any:
     if type(c) is not np.ndarray:
         c = np.asarray(c)
     if c.shape != like.shape:
-        c = ops.sum_to(c, like.shape)
+        if c.ndim == like.ndim + 1 and c.shape[1:] == like.shape:
+            c = _add_reduce(c, 0)  # a batch axis to sum out (the bias of a layer)
+        else:
+            c = ops.sum_to(c, like.shape)
     if c.dtype != like.dtype:
         c = c.astype(like.dtype)
     return c

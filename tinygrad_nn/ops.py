@@ -280,7 +280,8 @@ def _sigmoid(x: Any) -> Any:
         e = math.exp(x)
         return e / (1.0 + e)
     x = np.asarray(x)
-    if x.size and np.minimum.reduce(x, axis=None) >= -_exp_limit(x):
+    limit = _EXP_LIMITS.get(x.dtype) or _exp_limit(x)
+    if x.size and _min_reduce(x, axis=None) >= -limit:
         return 1.0 / (1.0 + np.exp(-x))  # the usual case: exp(-x) cannot overflow
     # Some x is very negative (or nan): only ever exponentiate -|x| <= 0.
     e = np.exp(-np.abs(x))
@@ -298,6 +299,7 @@ def _exp_limit(x: Any) -> float:
 
 _EXP_LIMITS: dict[np.dtype[Any], float] = {}
 _add_reduce: Callable[..., Any] = np.add.reduce
+_min_reduce: Callable[..., Any] = np.minimum.reduce
 
 
 def _tanh(x: Any) -> Any:
