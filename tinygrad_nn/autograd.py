@@ -1,9 +1,10 @@
 """Reverse-mode differentiation: walk the graph backwards, applying VJP rules.
 
 The walk never recurses, so graph depth is limited only by memory, and it
-propagates each call's own contributions in a private table: ``.grad`` is
-written once per node at the end of its turn (``+=`` onto what was there), so
-calling ``backward`` twice gives exactly twice the gradients.
+propagates each call's own contributions in scratch space of its own (slots
+of the nodes, reset by every walk): ``.grad`` is written once per node, when
+its gradient is complete (``+=`` onto what was there), so calling
+``backward`` twice gives exactly twice the gradients.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ def _weak_float(a: Any, b: Any) -> tuple[Any, Any]:
     if type(b) is float and isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.itemsize < 8:
         return a, a.dtype.type(b)
     return a, b
+
+
 _alloc = object.__new__
 
 
