@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tinygrad_nn import checkpoint, nn, optim
-from tinygrad_nn.checkpoint import CheckpointError
+from tinygrad_nn.checkpoint import CheckpointError, atomic_write_bytes, save_npz
 
 
 def make_model(seed=0, dtype=np.float64):
@@ -315,3 +315,28 @@ def test_optimizer_state_saves_with_checkpoint(tmp_path):
     assert fresh.lr == 0.01
     for k, v in opt.state_dict().items():
         np.testing.assert_array_equal(fresh.state_dict()[k], v)
+
+
+def test_keys_ending_in_npy_are_refused(tmp_path):
+    # np.load strips the ".npy" of member names, so "a.npy" would read back as "a".
+    with pytest.raises(CheckpointError, match=r"'a\.npy' is not a valid archive member name"):
+        save_npz(tmp_path / "x.npz", {"a.npy": np.zeros(1), "a": np.ones(1)})
+
+
+def test_save_into_a_missing_folder_names_the_target(tmp_path):
+    target = tmp_path / "nodir" / "x.npz"
+    with pytest.raises(FileNotFoundError, match=r"save_npz: cannot write .*nodir.x\.npz"):
+        save_npz(target, {"a": np.ones(1)})
+
+
+def test_atomic_write_bytes_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
+    target = tmp_path / "m.csv"
+    atomic_write_bytes(target, b"old")
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"new")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"

@@ -22,8 +22,8 @@ import os
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import IO, Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from .value import Value
 
 PathLike = str | os.PathLike[str]
 
-__all__ = ["CheckpointError", "load_npz", "save_npz"]
+__all__ = ["CheckpointError", "atomic_write_bytes", "load_npz", "save_npz"]
 
 # Array kinds a checkpoint may hold: bool, signed/unsigned int, float.
 _NUMERIC_KINDS = "biuf"
@@ -44,7 +44,8 @@ class CheckpointError(ValueError):
 def _as_saveable(key: Any, value: Any) -> np.ndarray:
     if not isinstance(key, str) or not key:
         raise CheckpointError(f"save_npz: keys must be non-empty strings, got {key!r}")
-    if "/" in key or "\\" in key or key.startswith("."):
+    if "/" in key or "\\" in key or key.startswith(".") or key.endswith(".npy"):
+        # Members are stored as key + ".npy" and np.load strips that suffix: "a.npy" would read back as "a".
         raise CheckpointError(f"save_npz: key {key!r} is not a valid archive member name")
     arr = np.asarray(value.data if isinstance(value, Value) else value)
     if arr.dtype.kind not in _NUMERIC_KINDS:
@@ -74,18 +75,35 @@ def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
     if not isinstance(arrays, Mapping):
         raise TypeError(f"save_npz: arrays must be a mapping of name -> array, got {type(arrays).__name__}")
     checked = {key: _as_saveable(key, value) for key, value in arrays.items()}
+
+    def write(f: IO[bytes]) -> None:
+        with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for key, arr in checked.items():
+                with zf.open(key + ".npy", mode="w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, arr, allow_pickle=False)
+
+    _atomic_write("save_npz", path, write)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: ``path`` holds either its old or its new content."""
+    _atomic_write("atomic_write_bytes", path, lambda f: f.write(data))
+
+
+def _atomic_write(who: str, path: PathLike, write: Callable[[IO[bytes]], Any]) -> None:
+    """Run ``write`` on a temp file beside ``path``, flush and fsync it, then rename it over ``path``."""
     target = os.path.abspath(os.fspath(path))
     folder, name = os.path.split(target)
     if os.path.isdir(target):
-        raise IsADirectoryError(f"save_npz: {target} is a directory")
+        raise IsADirectoryError(f"{who}: {target} is a directory")
     mode = _default_mode(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"{who}: cannot write {target} ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                for key, arr in checked.items():
-                    with zf.open(key + ".npy", mode="w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, arr, allow_pickle=False)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
