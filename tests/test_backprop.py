@@ -163,3 +163,9 @@ def test_bad_data():
     broken = nn.Sequential(nn.Dense(4, 3), nn.Dense(5, 2))
     with pytest.raises(ValueError, match=r"Dense\(5 -> 2\) expects 5 inputs but the layer before it gives 3"):
         backprop.deltas(broken, np.ones((1, 4)), np.ones((1, 2)))
+
+
+def test_error_rejects_an_unknown_reduction():
+    model = nn.Sequential(nn.Dense(2, 1, rng=0))
+    with pytest.raises(ValueError, match="reduction must be 'sum' or 'mean', got 'mena'"):
+        backprop.error(model, np.ones((3, 2)), np.zeros((3, 1)), "mena")

@@ -575,3 +575,10 @@ class Listed(nn.Module):
 
     def forward(self, x):
         return [self.w * x[0], self.w * x[1]]
+
+
+def test_gradcheck_module_leaves_value_inputs_alone():
+    xv = Value(np.random.default_rng(0).standard_normal((5, 3)))
+    tv = Value(np.zeros((5, 2)))
+    assert gradcheck_module(nn.Sequential(nn.Dense(3, 2, rng=0)), nn.mse_loss, xv, tv)
+    assert xv.grad is None and tv.grad is None

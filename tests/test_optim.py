@@ -328,3 +328,23 @@ def test_bad_params():
         optim.SGD([w * 2], lr=0.1)
     with pytest.raises(ValueError, match=r"params\[1\] appears more than once"):
         optim.Adam([w, w])
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=1.0, momentum=0.9), lambda ps: optim.Adam(ps)])
+def test_a_bad_gradient_changes_nothing(make):
+    a, b = Value(np.zeros(2)), Value(np.zeros(3))
+    opt = make([a, b])
+    a.grad, b.grad = np.ones(2), np.ones(2)  # b's grad has the wrong shape
+    with pytest.raises(ValueError, match=r"params\[1\] has shape \(3,\) but its grad has shape \(2,\)"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, [0.0, 0.0])
+    assert all(not st for st in opt.state)
+
+
+def test_a_float64_gradient_keeps_float32_state():
+    f = Value(np.zeros(2, dtype=np.float32))
+    f.grad = np.ones(2)  # float64, set by hand
+    opt = optim.Adam([f])
+    opt.step()
+    assert f.data.dtype == np.float32 and opt.state[0]["exp_avg"].dtype == np.float32
+    opt.load_state_dict(opt.state_dict())

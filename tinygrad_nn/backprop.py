@@ -179,6 +179,8 @@ def _output_error_signal(O_out: np.ndarray, t: Any, reduction: str) -> np.ndarra
 
 def error(model: Any, x: Any, t: Any, reduction: str = "sum") -> float:
     """E = ½ Σ (O − t)² (``"sum"``) or that divided by the batch size (``"mean"``)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"backprop: reduction must be 'sum' or 'mean', got {reduction!r}")
     _, Os = forward(model, x)
     half_sq = 0.5 * float(np.sum(_output_error_signal(Os[-1], t, "sum") ** 2))
     if reduction == "mean":

@@ -934,6 +934,10 @@ def gradcheck_module(
     if not named:
         raise ValueError(f"gradcheck_module: {type(model).__name__} has no parameter that requires grad")
 
+    # Only the parameters are checked: Value inputs and targets are used as
+    # constants, so their .grad is left alone.
+    x = x.detach() if isinstance(x, Value) else x
+    t = t.detach() if isinstance(t, Value) else t
     evaluator = _ModuleLoss(model, loss_fn, x, t)
     sides = 2 if method == "central" else 1
     saved = [(p, p.data, p.grad) for _, p in named]

@@ -93,7 +93,13 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter that has a gradient: p ← p − Δ, in place."""
+        """Update every parameter that has a gradient: p ← p − Δ, in place.
+
+        Every gradient is checked first, so a bad one changes nothing at all.
+        A gradient of another dtype is cast to its parameter's (the state
+        buffers keep the parameter's dtype).
+        """
+        work = []
         for i, p in enumerate(self.params):
             g = p.grad
             if g is None:
@@ -106,14 +112,21 @@ class Optimizer:
                     raise ValueError(
                         f"{self._name}.step: params[{i}] is a scalar but its grad has shape {np.shape(g)}"
                     )
-                p.data = float(data - self._update(p, g, self.state[i]))
+                g = float(g)
             else:
-                if getattr(g, "shape", ()) != data.shape:
+                if getattr(g, "shape", None) != data.shape:
                     raise ValueError(
                         f"{self._name}.step: params[{i}] has shape {data.shape} but its grad has shape "
                         f"{np.shape(g)}"
                     )
-                data -= self._update(p, g, self.state[i])
+                if g.dtype != data.dtype:
+                    g = g.astype(data.dtype)
+            work.append((i, p, g))
+        for i, p, g in work:
+            if type(p.data) is float:
+                p.data = float(p.data - self._update(p, g, self.state[i]))
+            else:
+                p.data -= self._update(p, g, self.state[i])
 
     def _update(self, p: Value, g: Any, state: dict[str, Any]) -> Any:  # pragma: no cover - abstract
         """The step Δ for one parameter (the caller applies p ← p − Δ in place)."""

@@ -465,7 +465,7 @@ class Value:
         return apply(ops.SOFTMAX, self, axis=axis)
 
     def log_softmax(self, axis: int = -1) -> Value:
-        """x - log Σ exp(x) along ``axis``, stable for any magnitude."""
+        """x - log Σ exp(x) along ``axis``, stable while differences of inputs fit in floats."""
         return apply(ops.LOG_SOFTMAX, self, axis=axis)
 
     # -- shape ----------------------------------------------------------------

@@ -68,12 +68,12 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Value:
 
 
 def softmax(x: Any, axis: int = -1) -> Value:
-    """e^x / Σ e^x along ``axis`` (stable for any magnitude)."""
+    """e^x / Σ e^x along ``axis`` (stable while differences of inputs fit in floats)."""
     return as_value(x, "softmax").softmax(axis)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Value:
-    """x − log Σ e^x along ``axis`` (stable for any magnitude)."""
+    """x − log Σ e^x along ``axis`` (stable while differences of inputs fit in floats)."""
     return as_value(x, "log_softmax").log_softmax(axis)
 
 
