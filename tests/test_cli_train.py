@@ -48,6 +48,12 @@ def test_train_options_reach_the_run(tmp_path, capsys):
     assert len((out_dir / "metrics.csv").read_text(encoding="utf-8").splitlines()) == 1 + 7
 
 
+def test_hidden_none_trains_without_a_hidden_layer_and_names_no_activation(tmp_path, capsys):
+    assert main(["train", "--hidden", "None", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "; model 4-3, cross-entropy loss" in header and "tanh" not in header
+
+
 def test_regression_dataset_reports_rmse_not_accuracy(tmp_path, capsys):
     assert main(["train", "--dataset", "sum", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -69,6 +75,10 @@ def test_progress_goes_to_stderr_without_quiet(tmp_path, capsys, monkeypatch):
         (["--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
         (["--hidden", "10,x"], "argument --hidden: expected comma-separated positive integers like 10,10"),
         (["--hidden", "10,,10"], "argument --hidden: expected comma-separated positive integers"),
+        (
+            ["--hidden", ""],
+            "argument --hidden: expected comma-separated positive integers like 10,10, or 'none'",
+        ),
         (["--lr", "0"], "argument --lr: must be a positive finite number, got '0'"),
         (["--lr", "-0.5"], "argument --lr: must be a positive finite number"),
         (["--lr", "fast"], "argument --lr: must be a positive finite number, got 'fast'"),

@@ -260,6 +260,44 @@ def test_expression_graph_checks_variables():
         expression_graph("a", {"a": float("nan")})
 
 
+LONG_SUM = "+".join(["x"] * 5000)
+
+
+@pytest.mark.parametrize(
+    ("expr", "variables", "message"),
+    [
+        ("x + 1/0", {"x": 0.0}, "expression: 1 / 0 is not finite (division by zero)"),
+        ("x + 2**10000", {"x": 0.0}, "expression: 2 ** 10000 is not finite (overflow)"),
+        ("x * 10**400", {"x": 0.0}, "expression: 10 ** 400 is not finite (overflow)"),
+        ("x * 1e308 * 10", {"x": 1.0}, "expression: x * 1e+308 * 10 at x=1 is not finite (overflow)"),
+        ("exp(x)", {"x": 1000.0}, "expression: exp(x) at x=1000 is not finite"),
+        ("x * (-8)**(1/3)", {"x": 1.0}, "expression: (-8) ** (1 / 3) is not a real number"),
+        pytest.param(
+            LONG_SUM,
+            {"x": 0.0},
+            "expression: too long or too deeply nested (9999 characters)",
+            id="5000-term sum",
+        ),
+        ("log(x)", {"x": -1.0}, "log(x) at x=-1 is not finite (invalid value encountered in log)"),
+        ("x / y", {"x": 1.0, "y": 0.0}, "expression: x / y at x=1, y=0 is not finite (divide by zero"),
+        ("x**-1", {"x": 0.0}, "expression: x ** (-1) at x=0 is not finite (divide by zero"),
+    ],
+)
+def test_expression_graph_refuses_values_that_are_not_finite(expr, variables, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        expression_graph(expr, variables)
+
+
+def test_expression_graph_backward_refuses_gradients_that_are_not_finite():
+    root, names = expression_graph("sqrt(x)", {"x": 0.0})  # the value is fine: sqrt(0) = 0
+    assert root.data == 0.0 and names["x"].grad is None
+    message = "expression: the gradient of sqrt(x) at x=0 is not finite (divide by zero"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        expression_graph("sqrt(x)", {"x": 0.0}, backward=True)
+    root, names = expression_graph("x * sqrt(x) + 1", {"x": 4.0}, backward=True)
+    assert root.data == 9.0 and names["x"].grad == pytest.approx(3.0)  # d/dx x^1.5 = 1.5 sqrt(x)
+
+
 def test_network_graph_holds_the_deltas_on_its_pre_activations():
     E, names = network_graph(seed=3)
     assert {"W1", "b1", "W2", "b2", "z1", "O1", "z2", "O2", "E"} <= set(names)
@@ -319,6 +357,19 @@ def test_cli_graph_network(tmp_path, capsys):
         (["--out", "graph.jpg"], "--out must end in .svg, .png or .dot, got 'graph.jpg'"),
         (["--network", "a=1"], "--network takes no --expr and no NAME=NUMBER values"),
         (["--seed", "-1", "--network"], "argument --seed: must be an integer >= 0"),
+        (["--expr", "x + 1/0", "x=0", "--out", "-"], "expression: 1 / 0 is not finite (division by zero)"),
+        (["--expr", "x + 2**10000", "x=0", "--out", "-"], "2 ** 10000 is not finite (overflow)"),
+        pytest.param(
+            ["--expr", LONG_SUM, "x=0", "--out", "-"],
+            "expression: too long or too deeply nested",
+            id="5000-term sum",
+        ),
+        (
+            ["--expr", "log(x)", "x=-1", "--out", "-"],
+            "expression: log(x) at x=-1 is not finite (invalid value encountered in log)",
+        ),
+        (["--expr", "sqrt(x)", "x=0", "--out", "-"], "the gradient of sqrt(x) at x=0 is not finite"),
+        (["--expr", "x**-1", "x=0", "--out", "-"], "x ** (-1) at x=0 is not finite"),
     ],
 )
 def test_cli_graph_bad_input_is_one_line_with_exit_code_2(tmp_path, capsys, monkeypatch, args, message):

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from tinygrad_nn import data, nn
+from tinygrad_nn import train as train_module
+from tinygrad_nn.checkpoint import atomic_write_bytes as real_atomic_write_bytes
 from tinygrad_nn.train import (
     PROGRESS_ENV,
     TrainConfig,
@@ -36,7 +38,7 @@ def _run(tmp_path, quiet=True, **options):
 
 
 @pytest.mark.parametrize(
-    ("text", "sizes"), [("10", (10,)), ("10,10", (10, 10)), (" 8, 4 ", (8, 4)), ("none", ()), ("", ())]
+    ("text", "sizes"), [("10", (10,)), ("10,10", (10, 10)), (" 8, 4 ", (8, 4)), ("none", ()), (" NONE ", ())]
 )
 def test_parse_hidden(text, sizes):
     assert parse_hidden(text) == sizes
@@ -45,6 +47,12 @@ def test_parse_hidden(text, sizes):
 @pytest.mark.parametrize("text", ["10,x", "10,,10", "-3", "0", "1.5", "10;10", "ten"])
 def test_parse_hidden_refuses_malformed_sizes(text):
     with pytest.raises(TrainConfigError, match="--hidden: expected comma-separated positive integers"):
+        parse_hidden(text)
+
+
+@pytest.mark.parametrize("text", ["", "  "])
+def test_parse_hidden_refuses_an_empty_string_instead_of_meaning_none(text):
+    with pytest.raises(TrainConfigError, match="or 'none' for no hidden layer, got"):
         parse_hidden(text)
 
 
@@ -138,6 +146,66 @@ def test_the_run_writes_checkpoint_csv_and_json(tmp_path):
     assert np.array_equal(fresh(x).data, result.model(x).data)
     if "plot" not in result.files:  # matplotlib missing: no PNG, and none claimed
         assert not (run / "loss.png").exists()
+
+
+def test_without_a_hidden_layer_the_header_names_no_activation(tmp_path):
+    result, out, _ = _run(tmp_path, hidden=(), epochs=1)
+    assert [type(m).__name__ for m in result.model] == ["Dense"]
+    assert "; model 4-3, cross-entropy loss, adam" in out.splitlines()[0]
+    _, out, _ = _run(tmp_path, hidden=(), loss="sse", epochs=1)
+    assert "; model 4-3 (sigmoid outputs), sse loss" in out.splitlines()[0]
+
+
+class _FakeAxes:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class _FakeFigure(_FakeAxes):
+    def savefig(self, target, **options):
+        if hasattr(target, "write"):
+            target.write(b"\x89PNG fake")
+        else:
+            with open(target, "wb") as f:
+                f.write(b"\x89PNG fake")
+
+
+def _fake_matplotlib(monkeypatch):
+    pyplot = types.SimpleNamespace(
+        subplots=lambda *args, **kwargs: (_FakeFigure(), (_FakeAxes(), _FakeAxes())), close=lambda fig: None
+    )
+    monkeypatch.setitem(sys.modules, "matplotlib", types.SimpleNamespace(use=lambda backend: None))
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+
+
+def test_metrics_and_plot_are_written_atomically(tmp_path, monkeypatch):
+    _fake_matplotlib(monkeypatch)
+    written = []
+
+    def recording(path, data):
+        assert isinstance(data, bytes)
+        written.append(path.name)
+        real_atomic_write_bytes(path, data)
+
+    monkeypatch.setattr(train_module, "atomic_write_bytes", recording)
+    result, _, _ = _run(tmp_path, epochs=2)
+    assert sorted(written) == ["loss.png", "metrics.csv", "metrics.json"]
+    run = tmp_path / "run"
+    assert result.files["plot"] == run / "loss.png" and (run / "loss.png").read_bytes() == b"\x89PNG fake"
+    assert len((run / "metrics.csv").read_text(encoding="utf-8").splitlines()) == 3
+    assert json.loads((run / "metrics.json").read_text(encoding="utf-8"))["config"]["epochs"] == 2
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_the_sse_loss_is_reported_per_example(tmp_path):
+    # With a negligible learning rate the weights stay put, so the reported epoch loss
+    # must equal E = ½ Σ (O − t)² over the training set divided by its size.
+    result, _, _ = _run(tmp_path, loss="sse", optimizer="sgd", lr=1e-12, epochs=1, batch_size=16)
+    X, y, _ = data.load("iris", rng=0)
+    X_tr, _, y_tr, _ = data.train_test_split(X, y, test_size=0.2, rng=0, stratify=True)
+    out = result.model(result.standardization.apply(X_tr))
+    per_example = nn.sse_loss(out, data.one_hot(y_tr, 3)).item() / len(X_tr)
+    assert result.history[0]["loss"] == pytest.approx(per_example, rel=1e-6)
 
 
 def test_same_seed_same_run_other_seed_other_run(tmp_path):

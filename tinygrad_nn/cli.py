@@ -247,9 +247,7 @@ def _plot(errors: dict[str, list[float]], path: str) -> None:
     try:
         fig.savefig(path, format="png")
     except OSError as exc:
-        raise UsageError(
-            f"{PROG} gradcheck: error: cannot write the plot to {path}: {exc}"
-        ) from None
+        raise UsageError(f"{PROG} gradcheck: error: cannot write the plot to {path}: {exc}") from None
     finally:
         plt.close(fig)
     print(f"plot written to {path}")
@@ -377,10 +375,9 @@ def run_graph(args: argparse.Namespace) -> int:
         given = dict(args.variables)
         variables = given if args.expr is not None else {**GRAPH_VARIABLES, **given}
         try:
-            root, names = expression_graph(args.expr or GRAPH_EXPR, variables)
+            root, names = expression_graph(args.expr or GRAPH_EXPR, variables, backward=True)
         except ValueError as exc:
             raise UsageError(f"{prog}: error: {exc}") from None
-        root.backward()
     if args.trace:
         print(trace(root, names))
     if args.out == "-":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib
+import io
 import json
 import math
 import os
@@ -41,6 +42,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import data, nn, optim
+from .checkpoint import atomic_write_bytes
 from .data import Task
 from .grad_mode import no_grad
 from .value import Value
@@ -84,10 +86,19 @@ class TrainConfigError(ValueError):
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """Parse ``--hidden``: comma-separated positive widths like ``"10,10"``; ``"none"``: no hidden layer."""
+    """Parse ``--hidden``: comma-separated positive widths like ``"10,10"``; ``"none"``: no hidden layer.
+
+    The empty string is refused rather than read as "none": an unset shell
+    variable should not silently change the architecture.
+    """
     stripped = text.strip()
-    if stripped.lower() in ("", "none"):
+    if stripped.lower() == "none":
         return ()
+    if not stripped:
+        raise TrainConfigError(
+            f"--hidden: expected comma-separated positive integers like 10,10, or 'none' for no hidden "
+            f"layer, got {text!r}"
+        )
     sizes = []
     for part in stripped.split(","):
         part = part.strip()
@@ -349,6 +360,12 @@ def _describe(row: dict[str, float], task: Task) -> str:
     return "  ".join(parts)
 
 
+def _layer_text(activation: str | None, output: str | None) -> str:
+    """The header's `` (tanh, sigmoid outputs)``: only the activations the model has."""
+    parts = ([activation] if activation else []) + (["sigmoid outputs"] if output else [])
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _loss_fn(task: Task, loss: str) -> Callable[[Value, np.ndarray], Value]:
     if loss == "cross-entropy":
         return lambda out, yb: nn.cross_entropy(out, yb)
@@ -369,11 +386,12 @@ def _loss_fn(task: Task, loss: str) -> Callable[[Value, np.ndarray], Value]:
 
 
 def _write_csv(path: Path, history: list[dict[str, float]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(history[0]))
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (int(v) if k == "epoch" else f"{v:.6g}") for k, v in row.items()})
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(history[0]))
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (int(v) if k == "epoch" else f"{v:.6g}") for k, v in row.items()})
+    atomic_write_bytes(path, text.getvalue().encode("utf-8"))
 
 
 def _json_config(config: TrainConfig) -> dict[str, Any]:
@@ -395,7 +413,7 @@ def _plot(path: Path, history: list[dict[str, float]], task: Task, title: str) -
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [row["loss"] for row in history], color="tab:blue")
     ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("training loss (mean over batches)")
+    ax_loss.set_ylabel("training loss (mean per example)")
     ax_loss.set_yscale("log")
     ax_loss.grid(alpha=0.3)
     key, label = ("accuracy", "accuracy") if task.is_classification else ("rmse", "RMSE")
@@ -407,8 +425,12 @@ def _plot(path: Path, history: list[dict[str, float]], task: Task, title: str) -
     ax_metric.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, png.getvalue())
     return True
 
 
@@ -451,11 +473,13 @@ def train(
         optim.Adam(model, lr=cfg.lr) if cfg.optimizer == "adam" else optim.SGD(model, lr=cfg.lr)
     )
     loss_fn = _loss_fn(task, cfg.loss)
+    per_batch_sum = cfg.loss == "sse"
 
     sizes = "-".join(str(n) for n in (X_tr.shape[1], *cfg.hidden, task.num_outputs))
+    layers = _layer_text(cfg.activation if cfg.hidden else None, output)
     header = (
         f"{cfg.dataset} ({task}): {len(X_tr)} train / {len(X_te)} test samples; "
-        f"model {sizes} ({cfg.activation}{', sigmoid outputs' if output else ''}), "
+        f"model {sizes}{layers}, "
         f"{cfg.loss} loss, {cfg.optimizer} lr {cfg.lr:g}, {cfg.epochs} epochs, batch {cfg.batch_size}"
     )
     print(header, file=out_stream, flush=True)
@@ -479,9 +503,11 @@ def train(
                             f"the loss became {value} at epoch {epoch}: training diverged; "
                             f"lower the learning rate (now {cfg.lr:g})"
                         )
-                    total += value * len(xb)
+                    # Every loss is reported per example: sse already sums over the batch,
+                    # mse and cross-entropy average over it.
+                    total += value if per_batch_sum else value * len(xb)
                     count += len(xb)
-                    progress.batch(value)
+                    progress.batch(value / len(xb) if per_batch_sum else value)
                 row = {"epoch": float(epoch), "loss": total / count}
                 row.update(_metrics(task, model, X_tr, y_tr, "train"))
                 row.update(_metrics(task, model, X_te, y_te, "test"))
@@ -507,9 +533,9 @@ def train(
         "standardization": {"mean": stats.mean.tolist(), "std": stats.std.tolist()},
         "layers": repr(model),
     }
-    files["json"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    atomic_write_bytes(files["json"], (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     plot = out_dir / "loss.png"
-    if _plot(plot, history, task, f"{cfg.dataset}: {sizes} {cfg.activation}, {cfg.loss}, {cfg.optimizer}"):
+    if _plot(plot, history, task, f"{cfg.dataset}: {sizes}{layers}, {cfg.loss}, {cfg.optimizer}"):
         files["plot"] = plot
 
     if task.is_classification:
