@@ -312,3 +312,12 @@ def test_softplus_on_scalars_and_second_derivative():
     a.grad = None
     first.backward()
     assert a.grad == pytest.approx(s * (1 - s))  # σ′ = σ(1 − σ)
+
+
+def test_bce_gradient_is_pytorchs_where_the_log_is_clamped():
+    # A saturated, wrong prediction (p = 0 for t = 1) still gets a gradient pulling it back:
+    # (p − t) / max(p(1 − p), 1e-12), as PyTorch computes it.
+    p = Value(np.array([0.0, 1.0, 0.3, 1e-300]))
+    t = np.array([1.0, 0.0, 1.0, 1.0])
+    nn.binary_cross_entropy(p, t, reduction="sum").backward()
+    np.testing.assert_allclose(p.grad, [-1e12, 1e12, (0.3 - 1.0) / (0.3 * 0.7), -1e12], rtol=1e-12)

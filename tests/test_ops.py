@@ -151,6 +151,17 @@ def test_linear(xwb):
     check(lambda x, w, b: apply(ops.LINEAR, x, w, b), *xwb)
 
 
+@given(
+    shapes().flatmap(
+        lambda s: st.tuples(
+            arrays(s, min_value=0.05, max_value=0.95), arrays(s, min_value=0.0, max_value=1.0)
+        )
+    )
+)
+def test_binary_cross_entropy(pt):
+    check(lambda p, t: apply(ops.BINARY_CROSS_ENTROPY, p, t), *pt)
+
+
 @given(shapes().flatmap(lambda s: st.tuples(arrays(s), arrays(s))), st.sampled_from([0.5, 1.0, 0.1]))
 def test_squared_error(pt, scale):
     check(lambda p, t: apply(ops.SQUARED_ERROR, p, t, scale=scale), *pt)
@@ -270,7 +281,7 @@ def test_every_op_is_covered_here():
         "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "abs", "tanh",
         "sigmoid", "relu", "leaky_relu", "sum", "mean", "max", "softmax", "log_softmax", "reshape",
         "transpose", "broadcast_to", "sum_to", "getitem", "scatter", "astype", "where",
-        "concatenate", "stack", "softplus", "linear", "squared_error",
+        "concatenate", "stack", "softplus", "linear", "squared_error", "binary_cross_entropy",
     }  # fmt: skip
     missing = set(OPS) - covered
     assert not missing, f"ops without a finite-difference test: {sorted(missing)}"

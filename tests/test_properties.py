@@ -201,6 +201,15 @@ def _squared_error(draw: st.DrawFn) -> Case:
     return (lambda p, t: apply(OPS["squared_error"], p, t, scale=scale)), inputs
 
 
+def _binary_cross_entropy(draw: st.DrawFn) -> Case:
+    shape = draw(shapes(max_dims=2))
+    inputs = [
+        draw(arrays(shape, min_value=0.05, max_value=0.95)),
+        draw(arrays(shape, min_value=0, max_value=1)),
+    ]
+    return (lambda p, t: apply(OPS["binary_cross_entropy"], p, t)), inputs
+
+
 OP_CASES: dict[str, Callable[[st.DrawFn], Case]] = {
     "add": lambda draw: ((lambda a, b: a + b), list(_pair(draw))),
     "sub": lambda draw: ((lambda a, b: a - b), list(_pair(draw))),
@@ -238,6 +247,7 @@ OP_CASES: dict[str, Callable[[st.DrawFn], Case]] = {
     "stack": _join("stack"),
     "linear": _linear,
     "squared_error": _squared_error,
+    "binary_cross_entropy": _binary_cross_entropy,
 }
 
 

@@ -617,3 +617,39 @@ SQUARED_ERROR = defop("squared_error", _squared_error,
                       lambda g, out, p, t, scale: (g * (2.0 * scale)) * (p - t),
                       lambda g, out, p, t, scale: (g * (-2.0 * scale)) * (p - t),
                       error=_broadcast_error)  # fmt: skip
+
+
+# binary cross-entropy on probabilities, elementwise: −[t log p + (1 − t) log(1 − p)],
+# each log clamped at −100 as PyTorch does. Its p-derivative is taken as
+# (p − t) / max(p(1 − p), 1e-12), PyTorch's rule too: the exact derivative of the
+# clamped loss would be 0 where a prediction is saturated and wrong (p = 0, t = 1),
+# leaving nothing to pull it back.
+_LOG_FLOOR = -100.0
+_LOG_FLOOR_ARG = math.exp(_LOG_FLOOR)
+_BCE_EPS = 1e-12
+
+
+def _clamped_log(x: Any) -> Any:
+    """max(log x, −100) for x ≥ 0, never evaluating log(0)."""
+    keep = np.asarray(raw(x)) > _LOG_FLOOR_ARG
+    if keep.all():
+        return log(x)
+    return where(keep, log(where(keep, x, 1.0)), _LOG_FLOOR)
+
+
+def _bce(p: Any, t: Any) -> Any:
+    return 0.0 - (t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p))  # 0.0 − x: no −0
+
+
+def _bce_vjp_p(g: Any, out: Any, p: Any, t: Any) -> Any:
+    spread = p * (1.0 - p)
+    tiny = np.asarray(raw(spread)) < _BCE_EPS
+    if tiny.any():
+        spread = where(tiny, _BCE_EPS, spread)
+    return g * (p - t) / spread
+
+
+BINARY_CROSS_ENTROPY = defop("binary_cross_entropy", _bce,
+                             _bce_vjp_p,
+                             lambda g, out, p, t: g * (_clamped_log(1.0 - p) - _clamped_log(p)),
+                             error=_broadcast_error)  # fmt: skip

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..value import Value, apply, numeric_array, where
+from ..value import Value, apply, numeric_array
 from .activations import as_value, softplus
 
 __all__ = [
@@ -32,10 +32,6 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-# PyTorch clamps the logs of binary_cross_entropy at −100; so do we.
-_LOG_FLOOR = -100.0
-_LOG_FLOOR_ARG = float(np.exp(_LOG_FLOOR))
 
 
 def _check_reduction(name: str, reduction: str) -> None:
@@ -82,17 +78,6 @@ def _reduce(name: str, per: Value, reduction: str) -> Value:
     return per.mean()
 
 
-def _clamped_log(p: Value) -> Value:
-    """max(log p, −100) with p ≥ 0; the gradient is 0 where the clamp holds (and never nan)."""
-    keep = np.asarray(p.data) > _LOG_FLOOR_ARG
-    if keep.all():
-        return p.log()
-    # Take the log only where it is kept: log(0) = −inf would make the masked
-    # gradient 0 · (1/0) = nan.
-    safe = where(keep, p, 1.0)
-    return where(keep, safe.log(), _LOG_FLOOR)
-
-
 def sse_loss(prediction: Any, target: Any, reduction: str = "sum") -> Value:
     """E = ½ Σ (O − t)²: the error of the classic backprop derivations.
 
@@ -134,7 +119,8 @@ def binary_cross_entropy(prediction: Any, target: Any, reduction: str = "mean") 
     """−[t log p + (1 − t) log(1 − p)] for probabilities p and targets t in [0, 1].
 
     Each log is clamped at −100 (as PyTorch does), so p = 0 or 1 gives a large
-    but finite loss. For outputs of a sigmoid, prefer
+    but finite loss; the gradient is PyTorch's (p − t) / max(p(1 − p), 1e-12),
+    so a saturated wrong prediction still gets a gradient. For outputs of a sigmoid, prefer
     :func:`binary_cross_entropy_with_logits` on the logits: it is exact where
     the sigmoid has rounded to 0 or 1.
     """
@@ -144,8 +130,7 @@ def binary_cross_entropy(prediction: Any, target: Any, reduction: str = "mean") 
     t = _target(name, target, p)
     _in_unit_interval(name, "prediction (probabilities)", p)
     _in_unit_interval(name, "target", t)
-    per = -(_clamped_log(p) * t + _clamped_log(1.0 - p) * (1.0 - t))
-    return _reduce(name, per, reduction)
+    return _reduce(name, apply(ops.BINARY_CROSS_ENTROPY, p, t), reduction)
 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Value:
