@@ -178,8 +178,9 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
     stored: set[int] = set()  # ids of arrays already handed out as a .grad
     root._g = seed
     ready = [root]  # nodes whose consumers have all been processed: their gradient is complete
+    pop, push = ready.pop, ready.append
     while ready:
-        node = ready.pop()
+        node = pop()
         g = node._g
         node._g = None
         op = node._op
@@ -199,10 +200,13 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
-        args, params, out = node._args, node._params, node.data
-        for rule, p in zip(op.vjps, node._parents, strict=False):  # a variadic op has endless rules
+        args, params, out, rules = node._args, node._params, node.data, op.vjps
+        i = -1
+        for p in node._parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
+            i += 1
             if p is None:
                 continue
+            rule = rules[i]
             try:
                 c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
             except (ZeroDivisionError, OverflowError):
@@ -218,7 +222,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             left = p._count - 1
             p._count = left
             if left == 0:
-                ready.append(p)
+                push(p)
     return found
 
 
