@@ -201,6 +201,8 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
         if op is None:
             continue
         args, params, out, rules = node._args, node._params, node.data, op.vjps
+        if args is None:
+            args = node._raw_inputs()
         i = -1
         for p in node._parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
             i += 1
@@ -246,7 +248,8 @@ def _walk_recorded(order: list[Value], root: Value, seed: Any, wanted: set[int] 
             op = node._op
             if op is None:
                 continue
-            args = tuple(a if p is None else p for p, a in zip(node._parents, node._args, strict=True))
+            raws = node._raw_inputs()
+            args = tuple(a if p is None else p for p, a in zip(node._parents, raws, strict=True))
             for i, p in enumerate(node._parents):
                 if p is None:
                     continue

@@ -216,7 +216,7 @@ def to_dot(root: Value, names: Names = None, *, max_items: int = 4, title: str |
     for v in order:
         if v.op is None:
             continue
-        for i, (p, arg) in enumerate(zip(v._parents, v._args, strict=True)):
+        for i, (p, arg) in enumerate(zip(v._parents, v._raw_inputs(), strict=True)):
             role = _edge_label(v.op, i)
             role_attr = [f'label="{_dot_escape(role)}"'] if role is not None else []
             if p is not None:
@@ -328,7 +328,7 @@ def _call_rule(rule: Callable[..., Any], g: Any, out: Any, args: tuple[Any, ...]
 
 def _local(node: Value, i: int, rule: Callable[..., Any], p: Value) -> tuple[Any, str]:
     """The local derivative ∂node/∂input_i (its value where it is compact, else None) and its text."""
-    args, params, out = node._args, node._params, node.data
+    args, params, out = node._raw_inputs(), node._params, node.data
     op = node.op or ""
     if node.size == 1:
         # A single-element node's Jacobian is one row: its VJP with g = 1.
@@ -373,12 +373,13 @@ def backward_steps(root: Value, names: Names = None) -> list[TraceStep]:
         edges: list[TraceEdge] = []
         inputs: list[str] = []
         if node._op is not None:
-            for i, (p, arg) in enumerate(zip(node._parents, node._args, strict=True)):
+            raws = node._raw_inputs()
+            for i, (p, arg) in enumerate(zip(node._parents, raws, strict=True)):
                 inputs.append(table[id(p)] if p is not None else f"const {summarize(arg)}")
                 if p is None:
                     continue
                 rule = node._op.vjps[i]
-                contribution = _conform(_call_rule(rule, g, node.data, node._args, node._params), p.data)
+                contribution = _conform(_call_rule(rule, g, node.data, raws, node._params), p.data)
                 local, text = _local(node, i, rule, p)
                 prev = pending.get(id(p))
                 total = contribution if prev is None else prev + contribution
