@@ -18,10 +18,19 @@ from . import ops
 from .value import Value, _as_data, _constant
 
 
-def _consumers(root: Value) -> dict[Value, int]:
-    """For each Value reachable from ``root`` through inputs that require grad,
-    how many times it is used as an input inside that graph."""
-    count: dict[Value, int] = {root: 0}
+def _count_consumers(root: Value) -> None:
+    """Set ``_count`` on every Value reachable from ``root`` through inputs that
+    require grad: how many times it is an input inside that graph.
+
+    The count lives in a slot of the node (much cheaper than a dict keyed by
+    node, which dominated the walk on scalar graphs). A fresh token in
+    ``_mark`` tells this pass's nodes from stale ones left by an earlier (or
+    an interrupted) pass; ``_g``, the walk's pending gradient, is reset too.
+    """
+    token = object()
+    root._mark = token
+    root._count = 0
+    root._g = None
     stack = [root]
     while stack:
         node = stack.pop()
@@ -29,12 +38,13 @@ def _consumers(root: Value) -> dict[Value, int]:
             continue
         for p in node._parents:
             if p is not None:
-                if p in count:
-                    count[p] += 1
+                if p._mark is token:
+                    p._count += 1
                 else:
-                    count[p] = 1
+                    p._mark = token
+                    p._count = 1
+                    p._g = None
                     stack.append(p)
-    return count
 
 
 def toposort(root: Value) -> list[Value]:
@@ -44,7 +54,7 @@ def toposort(root: Value) -> list[Value]:
     Kahn's algorithm over the consumer counts: iterative, so depth is limited
     only by memory. The backward walk visits nodes in the reverse of this order.
     """
-    count = _consumers(root)
+    _count_consumers(root)
     order = []
     ready = [root]
     while ready:
@@ -54,8 +64,8 @@ def toposort(root: Value) -> list[Value]:
             continue
         for p in node._parents:
             if p is not None:
-                count[p] -= 1
-                if count[p] == 0:
+                p._count -= 1
+                if p._count == 0:
                     ready.append(p)
     order.reverse()
     return order
@@ -152,28 +162,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
     """
     if create_graph:
         return _walk_recorded(toposort(root), root, seed, wanted)
-    # Per-walk bookkeeping lives on the nodes themselves (slots _mark, _count,
-    # _g): a slot access is several times cheaper than a dict lookup keyed by
-    # node, which is most of the walk's cost on scalar graphs. ``token`` marks
-    # the nodes this walk has seen, so stale values from an earlier (or an
-    # interrupted) walk are never read.
-    token = object()
-    root._mark = token
-    root._count = 0
-    stack = [root]
-    while stack:  # count each node's consumers within this graph
-        node = stack.pop()
-        if node._op is None:
-            continue
-        for p in node._parents:
-            if p is not None:
-                if p._mark is token:
-                    p._count += 1
-                else:
-                    p._mark = token
-                    p._count = 1
-                    p._g = None
-                    stack.append(p)
+    _count_consumers(root)
     found: dict[int, Any] = {}
     stored: set[int] = set()  # ids of arrays already handed out as a .grad
     root._g = seed
