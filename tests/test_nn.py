@@ -1,5 +1,6 @@
 """Module system, Dense, activations, the classic hand-derived updates, and training runs."""
 
+import copy
 import importlib.util
 import pathlib
 import sys
@@ -111,6 +112,28 @@ def test_parameter_is_a_value():
     (p * 2).sum().backward()
     np.testing.assert_array_equal(p.grad, [2.0, 2.0])
 
+
+
+def test_parameter_is_a_marked_value_at_runtime():
+    # Graphs must hold a single type (CPython caches attribute access per
+    # exact type; see _ParameterType), so a Parameter's runtime type is Value.
+    p = nn.Parameter(2.0)
+    assert type(p) is Value and isinstance(p, nn.Parameter)
+    assert not isinstance(Value(2.0), nn.Parameter)
+    assert not isinstance(p * 1.0, nn.Parameter) and not isinstance(p.detach(), nn.Parameter)
+    assert not isinstance(2.0, nn.Parameter)
+    assert repr(copy.deepcopy(p)) == "Parameter(2.0)"
+
+    class Tagged(nn.Parameter):  # a user's subclass stays an ordinary class
+        pass
+
+    t = Tagged(np.ones(2))
+    assert type(t) is Tagged and isinstance(t, nn.Parameter) and isinstance(t, Tagged)
+    assert not isinstance(p, Tagged)
+    assert repr(t).startswith("Tagged(")
+    m = nn.Module()
+    m.t, m.p = t, p
+    assert [name for name, _ in m.named_parameters()] == ["t", "p"]
 
 def test_nested_repr():
     net = Net()

@@ -216,7 +216,7 @@ def to_dot(root: Value, names: Names = None, *, max_items: int = 4, title: str |
     for v in order:
         if v.op is None:
             continue
-        for i, (p, arg) in enumerate(zip(v._parents, v._raw_inputs(), strict=True)):
+        for i, (p, arg) in enumerate(zip(v._input_values(), v._raw_inputs(), strict=True)):
             role = _edge_label(v.op, i)
             role_attr = [f'label="{_dot_escape(role)}"'] if role is not None else []
             if p is not None:
@@ -374,7 +374,7 @@ def backward_steps(root: Value, names: Names = None) -> list[TraceStep]:
         inputs: list[str] = []
         if node._op is not None:
             raws = node._raw_inputs()
-            for i, (p, arg) in enumerate(zip(node._parents, raws, strict=True)):
+            for i, (p, arg) in enumerate(zip(node._input_values(), raws, strict=True)):
                 inputs.append(table[id(p)] if p is not None else f"const {summarize(arg)}")
                 if p is None:
                     continue

@@ -2,10 +2,14 @@
 
 Every operation on Values goes through :func:`apply`, which runs the op's
 forward on the raw data and, when any input requires grad (and recording is
-on), stores what the op's VJP rules will need: the op, its raw inputs, the
-input Values to send gradients to, and the op's parameters. Nothing else is
-kept: no closures, so a graph holds no reference cycles and is freed as soon
-as its last Value is dropped.
+on), stores what the op's VJP rules will need: the op, the input Values to
+send gradients to, the raw inputs where some of them are constants, and the
+op's parameters. Nothing else is kept: no closures, so a graph holds no
+reference cycles and is freed as soon as its last Value is dropped.
+
+A node keeps the inputs of a one- or two-input op in two slots, ``_a`` and
+``_b``, rather than in a tuple: on scalar graphs every allocation the garbage
+collector tracks costs time, and the Value itself is then the only one.
 
 Scalars built from Python numbers keep a plain ``float`` in ``.data`` (and
 ``.grad``), as in micrograd: cheap, and friendly to print. Everything else is
@@ -121,12 +125,10 @@ def _new(data: Any) -> Value:
     v = _alloc(Value)
     v.data = data
     v.grad = None
-    v._mark = None
+    v._g = None
     v.requires_grad = False
     v._op = None
-    v._args = ()
-    v._parents = ()
-    v._params = None
+    v._a = v._b = v._nary = v._args = v._params = None
     return v
 
 
@@ -175,13 +177,19 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     v = _alloc(Value)
     v.data = out
     v.grad = None
-    v._mark = None
+    v._g = None
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
-        v._args = tuple(raws)
-        v._parents = tuple(parents)
+        v._args = tuple(raws) if any(p is None for p in parents) else None
         v._params = params or None
+        if len(parents) <= 2:
+            v._a = parents[0]
+            v._b = parents[1] if len(parents) == 2 else None
+            v._nary = None
+        else:
+            v._a = v._b = None
+            v._nary = tuple(parents)
     else:
         v.requires_grad = False
         v._op = None  # a constant: the engine never reads its other fields
@@ -201,13 +209,12 @@ def apply1(op: Op, a: Value) -> Value:
     v = _alloc(Value)
     v.data = out
     v.grad = None
-    v._mark = None
+    v._g = None
     if a.requires_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
-        v._args = None  # the input's .data: see Value._raw_inputs
-        v._parents = (a,)
-        v._params = None
+        v._a = a
+        v._b = v._nary = v._args = v._params = None  # _args: read a.data (Value._raw_inputs)
     else:
         v.requires_grad = False
         v._op = None
@@ -242,15 +249,16 @@ def apply2(op: Op, a: Any, b: Any) -> Value:
     v = _alloc(Value)
     v.data = out
     v.grad = None
-    v._mark = None
+    v._g = None
     if (pa is not None or pb is not None) and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
+        v._a = pa
+        v._b = pb
         # When both inputs are recorded Values their data is reachable through
-        # them: one tuple per node fewer for the garbage collector to track.
+        # them: no tuple for the garbage collector to track.
         v._args = None if pa is not None and pb is not None else (ad, bd)
-        v._parents = (pa, pb)
-        v._params = None
+        v._nary = v._params = None
     else:
         v.requires_grad = False
         v._op = None
@@ -270,10 +278,19 @@ class Value:
     classic backprop derivation.
     """
 
-    # _mark, _count and _g are scratch space for the backward walk (autograd._walk).
+    # What a recorded op keeps (all unused on leaves and constants):
+    #   _op      the Op;
+    #   _a, _b   the inputs of a one- or two-input op: a Value that receives a
+    #            gradient, or None for a constant (and _b for a unary op);
+    #   _nary    instead, a tuple of all inputs for an op with more than two;
+    #   _args    the raw inputs, stored only when some input is a constant
+    #            (otherwise they are the inputs' .data; see _raw_inputs);
+    #   _params  the op's keyword parameters, or None.
+    # _g and _count are scratch space for the backward walk (autograd._walk).
+    # _parameter is True on an nn.Parameter, and unset on every other Value.
     __slots__ = (
-        "data", "grad", "requires_grad", "_op", "_args", "_parents", "_params",
-        "_mark", "_count", "_g",
+        "data", "grad", "requires_grad", "_op", "_a", "_b", "_nary", "_args", "_params", "_g", "_count",
+        "_parameter",
     )  # fmt: skip
     __array_ufunc__ = None  # ndarray (op) Value defers to Value's reflected operator
 
@@ -281,16 +298,18 @@ class Value:
     grad: Any
     requires_grad: bool
     _count: int  # set by the backward walk before it is read
-    _g: Any
+    _parameter: bool
 
     def __init__(self, data: ArrayLike, requires_grad: bool = True, dtype: Any = None) -> None:
         self.data = _to_data(data, dtype)
         self.grad = None
-        self._mark: object = None
+        self._g: Any = None
         self.requires_grad = bool(requires_grad)
         self._op: Op | None = None
-        self._args: tuple[Any, ...] | None = ()
-        self._parents: tuple[Value | None, ...] = ()
+        self._a: Value | None = None
+        self._b: Value | None = None
+        self._nary: tuple[Value | None, ...] | None = None
+        self._args: tuple[Any, ...] | None = None
         self._params: dict[str, Any] | None = None
 
     # -- introspection -----------------------------------------------------
@@ -323,18 +342,27 @@ class Value:
     @property
     def inputs(self) -> tuple[Value, ...]:
         """The Values this one was computed from that receive gradients."""
-        return () if self._op is None else tuple(p for p in self._parents if p is not None)
+        return () if self._op is None else tuple(p for p in self._input_values() if p is not None)
+
+    def _input_values(self) -> tuple[Value | None, ...]:
+        """The recorded op's inputs in order: the Value for each input that
+        receives a gradient, None for each constant. (Only for recorded nodes.)"""
+        if self._nary is not None:
+            return self._nary
+        if self._b is None and self._args is None:  # all inputs recorded, no second one: unary
+            return (self._a,)
+        return (self._a, self._b)
 
     def _raw_inputs(self) -> tuple[Any, ...]:
         """The raw data the op that made this Value was applied to (its VJP rules' inputs).
 
-        Stored at forward time, except where every input is a recorded Value:
-        then it is read from those Values (the same arrays; a float input's
-        current value, so run backward before rebinding parameters' data).
+        Stored at forward time where some input is a constant; otherwise read
+        from the input Values (the same arrays; a float input's current value,
+        so run backward before rebinding parameters' data).
         """
         args = self._args
         if args is None:
-            return tuple([p.data for p in self._parents])  # type: ignore[union-attr]
+            return tuple([p.data for p in self._input_values()])  # type: ignore[union-attr]
         return args
 
     @property
@@ -384,7 +412,10 @@ class Value:
         if self.grad is not None:
             extra.append(f"grad={_brief(self.grad)}")
         body = _brief(self.data)
-        return f"Value({', '.join([body, *extra])})"
+        kind = type(self).__name__
+        if type(self) is Value and getattr(self, "_parameter", False):
+            kind = "Parameter"
+        return f"{kind}({', '.join([body, *extra])})"
 
     # -- arithmetic ---------------------------------------------------------
     def __add__(self, other: Any) -> Value:

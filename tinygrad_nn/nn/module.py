@@ -30,23 +30,52 @@ from ..value import Value, numeric_array
 __all__ = ["LoadResult", "Module", "ModuleList", "Parameter", "ParameterList", "Sequential"]
 
 
-class Parameter(Value):
+class _ParameterType(type):
+    """Makes ``Parameter(...)`` a marked :class:`Value` and ``isinstance`` recognize the mark.
+
+    Why not instances of a subclass: CPython (3.11 and later) caches each
+    attribute access for one exact type, so a graph mixing Values and
+    Parameters misses those caches wherever both meet. On a scalar MLP, one
+    Value per weight, that cost 13% of a training step (benchmarks/README.md).
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is not Parameter:  # a user's subclass of Parameter: an ordinary class
+            return super().__call__(*args, **kwargs)
+        return _make_parameter(*args, **kwargs)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if cls is Parameter and type(obj) is Value:
+            return getattr(obj, "_parameter", False)
+        return super().__instancecheck__(obj)
+
+
+def _make_parameter(data: Any, requires_grad: bool = True, dtype: Any = None) -> Value:
+    if isinstance(data, Value):
+        data = data.data
+    p = Value(data, requires_grad=requires_grad, dtype=dtype)
+    p._parameter = True
+    return p
+
+
+class Parameter(Value, metaclass=_ParameterType):
     """A Value that a :class:`Module` registers as one of its parameters.
 
     ``Parameter(data, requires_grad=True, dtype=None)`` takes the same
     arguments as :class:`~tinygrad_nn.Value` (a number or an array, copied);
-    a Value's data is copied too.
+    a Value's data is copied too. ``isinstance(p, Parameter)`` holds and
+    ``repr`` says ``Parameter(...)``, but ``type(p)`` is ``Value``: a
+    Parameter is a Value carrying a mark, so that graphs hold one type only.
     """
 
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+        # Runs only for subclasses of Parameter (see _ParameterType.__call__).
         if isinstance(data, Value):
             data = data.data
         Value.__init__(self, data, requires_grad=requires_grad, dtype=dtype)
-
-    def __repr__(self) -> str:
-        return "Parameter" + Value.__repr__(self)[len("Value") :]
+        self._parameter = True
 
 
 class LoadResult(NamedTuple):
