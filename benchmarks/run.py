@@ -286,14 +286,15 @@ def section_scalar(cfg: Config, rep: Report) -> None:
         err = workloads.max_param_error([np.array(params())], [np.array(after)], 1e-12)
         rep.check(f"scalar: {name} == ours after one step", err <= 1.0, f"error {err:.3g} x rtol 1e-12")
 
-    repeats = cfg.pick(5, 2, 1)
-    stats = harness.measure(
-        fns,
-        repeats,
-        0.0,
-        numbers=dict.fromkeys(fns, 1),
-        warmup=1,
-        gc_off={"micrograd (GC off)", "ours (Module API, GC off)"},
+    # Timed in fresh interpreters (benchmarks/scalar_worker.py), one per row,
+    # interleaved block by block: blocks of back-to-back steps, as a training
+    # loop runs them, with nothing else in the heap for the collector to walk.
+    repeats, per_block = cfg.pick(5, 3, 1), cfg.pick(4, 2, 1)
+    workers = {name: WORKER_ROWS[name] for name in fns}
+    stats = time_in_workers(workers, n_points, repeats, per_block)
+    result["timing"] = (
+        f"{repeats} blocks of {per_block} back-to-back steps per row, each row in a fresh interpreter "
+        "(benchmarks/scalar_worker.py); a block's time is its mean step"
     )
     ours = stats["ours (Module API)"]
     printed = []
@@ -309,6 +310,7 @@ def section_scalar(cfg: Config, rep: Report) -> None:
     else:
         print()
     print(f"  model: {source}")
+    print(f"  timing: {result['timing']}")
     result.update({name: st.as_dict() for name, st in stats.items()})
     for name, limit in (
         ("micrograd (GC on)", SCALAR_GC_ON_LIMIT),
@@ -322,6 +324,70 @@ def section_scalar(cfg: Config, rep: Report) -> None:
         )
         print(f"  {t.name}: {t.describe_value()}  target {cell(t)}")
     rep.sections["scalar"] = result
+
+
+# Section 2's rows: (scalar_worker implementation, GC "on" or "off").
+WORKER_ROWS = {
+    "ours (Module API)": ("module", "on"),
+    "ours (plain Values)": ("plain", "on"),
+    "ours (Module API, GC off)": ("module", "off"),
+    "micrograd (GC on)": ("micrograd", "on"),
+    "micrograd (GC off)": ("micrograd", "off"),
+}
+
+
+def time_in_workers(
+    rows: dict[str, tuple[str, str]], points: int, repeats: int, per_block: int
+) -> dict[str, Stats]:
+    """Time each row in a scalar_worker process of its own, interleaving blocks
+    of ``per_block`` steps (A B C A B C ...) after one untimed block each."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path}
+    procs: dict[str, subprocess.Popen[str]] = {}
+
+    def ask(name: str, command: str) -> dict[str, Any]:
+        proc = procs[name]
+        assert proc.stdin is not None and proc.stdout is not None
+        if command:
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"scalar worker for {name!r} exited: {err.strip()[-2000:]}")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"scalar worker for {name!r}: {reply['error']}")
+        return reply
+
+    try:
+        for name, (implementation, gc_mode) in rows.items():
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.scalar_worker", implementation, str(points), gc_mode],
+                cwd=ROOT, env=env, text=True,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+        for name in rows:
+            ask(name, "")  # the ready line
+            ask(name, f"run {per_block}")  # warm-up block
+        times: dict[str, list[float]] = {name: [] for name in rows}
+        for _ in range(repeats):
+            for name in rows:
+                times[name].append(ask(name, f"run {per_block}")["seconds"] / per_block)
+    finally:
+        for proc in procs.values():
+            with contextlib.suppress(OSError):
+                if proc.stdin:
+                    proc.stdin.close()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+    return {name: Stats(tuple(ts), per_block) for name, ts in times.items()}
 
 
 # ---------------------------------------------------------------------------

@@ -32,19 +32,37 @@ def _count_consumers(root: Value) -> object:
     root._g = token
     root._count = 0
     stack = [root]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack.pop()
+        node = pop()
         if node._op is None:
             continue
-        nary = node._nary
-        for p in (node._a, node._b) if nary is None else nary:
-            if p is not None:
-                if p._g is token:
-                    p._count += 1
-                else:
-                    p._g = token
-                    p._count = 1
-                    stack.append(p)
+        # Unrolled for the two input slots: a loop over (a, b) costs a third more.
+        p = node._a
+        if p is not None:
+            if p._g is token:
+                p._count += 1
+            else:
+                p._g = token
+                p._count = 1
+                push(p)
+        p = node._b
+        if p is not None:
+            if p._g is token:
+                p._count += 1
+            else:
+                p._g = token
+                p._count = 1
+                push(p)
+        if node._nary is not None:
+            for p in node._nary:
+                if p is not None:
+                    if p._g is token:
+                        p._count += 1
+                    else:
+                        p._g = token
+                        p._count = 1
+                        push(p)
     return token
 
 
