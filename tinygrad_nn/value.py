@@ -20,7 +20,7 @@ their dtype; ints and bools become float64.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Union
 
 import numpy as np
@@ -144,10 +144,10 @@ def _forward_ieee(op: Op, raws: Sequence[Any], params: dict[str, Any]) -> Any:
     return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
 
 
-# The three apply functions share one job: unwrap the operands, run the
-# forward, wrap the result, and record the op when some operand requires
-# grad. apply1/apply2 are the same code unrolled for the hot parameter-free
-# unary and binary ops.
+# apply, apply1 and binary_operator share one job: unwrap the operands, run
+# the forward, wrap the result, and record the op when some operand requires
+# grad. apply1 and binary_operator are the same code unrolled for the hot
+# parameter-free unary ops and for Value's binary operators.
 
 
 def apply(op: Op, *args: Any, **params: Any) -> Value:
@@ -221,48 +221,66 @@ def apply1(op: Op, a: Value) -> Value:
     return v
 
 
-def apply2(op: Op, a: Any, b: Any) -> Value:
-    """:func:`apply` for a parameter-free binary op (one operand may be a constant)."""
-    if type(a) is Value or isinstance(a, Value):
-        ad = a.data
-        pa = a if a.requires_grad else None
-    else:
-        ad = a if type(a) is float else _constant(a, op.name)
-        pa = None
-    if type(b) is Value or isinstance(b, Value):
-        bd = b.data
-        pb = b if b.requires_grad else None
-    else:
-        bd = b if type(b) is float else _constant(b, op.name)
-        pb = None
-    if _LEGACY_PROMOTION and (type(ad) is float) is not (type(bd) is float):
-        ad, bd = _weak_float(ad, bd)
-    try:
-        out = op.forward(ad, bd)
-    except (ValueError, IndexError) as exc:
-        raise _fail(op, exc, (ad, bd), {}) from None
-    except (ZeroDivisionError, OverflowError):
-        out = _forward_ieee(op, (ad, bd), {})
-    t = type(out)
-    if t is not float and (t is not np.ndarray or out.ndim == 0):
-        out = _as_data(out)
-    v = _alloc(Value)
-    v.data = out
-    v.grad = None
-    v._g = None
-    if (pa is not None or pb is not None) and grad_mode._enabled:
-        v.requires_grad = True
-        v._op = op
-        v._a = pa
-        v._b = pb
-        # When both inputs are recorded Values their data is reachable through
-        # them: no tuple for the garbage collector to track.
-        v._args = None if pa is not None and pb is not None else (ad, bd)
-        v._nary = v._params = None
-    else:
-        v.requires_grad = False
-        v._op = None
-    return v
+def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], Value]:
+    """Value's operator method for the parameter-free binary ``op``: ``self op other``,
+    or ``other op self`` when ``reflected`` (``__radd__`` and friends).
+
+    :func:`apply` unrolled for two operands, one of which may be a constant;
+    built once per operator, so ``a * b`` runs one Python function, with the
+    op and its forward at hand, rather than a method calling ``apply``.
+    """
+    forward = op.forward
+
+    def method(self: Value, other: Any) -> Value:
+        if reflected:
+            a, b = other, self
+        else:
+            a, b = self, other
+        if type(a) is Value or isinstance(a, Value):
+            ad = a.data
+            pa = a if a.requires_grad else None
+        else:
+            ad = a if type(a) is float else _constant(a, op.name)
+            pa = None
+        if type(b) is Value or isinstance(b, Value):
+            bd = b.data
+            pb = b if b.requires_grad else None
+        else:
+            bd = b if type(b) is float else _constant(b, op.name)
+            pb = None
+        if _LEGACY_PROMOTION and (type(ad) is float) is not (type(bd) is float):
+            ad, bd = _weak_float(ad, bd)
+        try:
+            out = forward(ad, bd)
+        except (ValueError, IndexError) as exc:
+            raise _fail(op, exc, (ad, bd), {}) from None
+        except (ZeroDivisionError, OverflowError):
+            out = _forward_ieee(op, (ad, bd), {})
+        t = type(out)
+        if t is not float and (t is not np.ndarray or out.ndim == 0):
+            out = _as_data(out)
+        v = _alloc(Value)
+        v.data = out
+        v.grad = None
+        v._g = None
+        if (pa is not None or pb is not None) and grad_mode._enabled:
+            v.requires_grad = True
+            v._op = op
+            v._a = pa
+            v._b = pb
+            # When both inputs are recorded Values their data is reachable through
+            # them: no tuple for the garbage collector to track.
+            v._args = None if pa is not None and pb is not None else (ad, bd)
+            v._nary = v._params = None
+        else:
+            v.requires_grad = False
+            v._op = None
+        return v
+
+    stem = "truediv" if op.name == "div" else op.name
+    method.__name__ = f"__r{stem}__" if reflected else f"__{stem}__"
+    method.__qualname__ = f"Value.{method.__name__}"
+    return method
 
 
 class Value:
@@ -418,41 +436,23 @@ class Value:
         return f"{kind}({', '.join([body, *extra])})"
 
     # -- arithmetic ---------------------------------------------------------
-    def __add__(self, other: Any) -> Value:
-        return apply2(ops.ADD, self, other)
+    __add__ = binary_operator(ops.ADD)
+    __radd__ = binary_operator(ops.ADD, reflected=True)
 
-    def __radd__(self, other: Any) -> Value:
-        return apply2(ops.ADD, other, self)
+    __sub__ = binary_operator(ops.SUB)
+    __rsub__ = binary_operator(ops.SUB, reflected=True)
 
-    def __sub__(self, other: Any) -> Value:
-        return apply2(ops.SUB, self, other)
+    __mul__ = binary_operator(ops.MUL)
+    __rmul__ = binary_operator(ops.MUL, reflected=True)
 
-    def __rsub__(self, other: Any) -> Value:
-        return apply2(ops.SUB, other, self)
+    __truediv__ = binary_operator(ops.DIV)
+    __rtruediv__ = binary_operator(ops.DIV, reflected=True)
 
-    def __mul__(self, other: Any) -> Value:
-        return apply2(ops.MUL, self, other)
+    __pow__ = binary_operator(ops.POW)
+    __rpow__ = binary_operator(ops.POW, reflected=True)
 
-    def __rmul__(self, other: Any) -> Value:
-        return apply2(ops.MUL, other, self)
-
-    def __truediv__(self, other: Any) -> Value:
-        return apply2(ops.DIV, self, other)
-
-    def __rtruediv__(self, other: Any) -> Value:
-        return apply2(ops.DIV, other, self)
-
-    def __pow__(self, other: Any) -> Value:
-        return apply2(ops.POW, self, other)
-
-    def __rpow__(self, other: Any) -> Value:
-        return apply2(ops.POW, other, self)
-
-    def __matmul__(self, other: Any) -> Value:
-        return apply2(ops.MATMUL, self, other)
-
-    def __rmatmul__(self, other: Any) -> Value:
-        return apply2(ops.MATMUL, other, self)
+    __matmul__ = binary_operator(ops.MATMUL)
+    __rmatmul__ = binary_operator(ops.MATMUL, reflected=True)
 
     def __neg__(self) -> Value:
         return apply1(ops.NEG, self)
