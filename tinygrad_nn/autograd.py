@@ -129,7 +129,7 @@ def _conform(c: Any, like: Any) -> Any:
             c = _add_reduce(c, 0)  # a batch axis to sum out (the bias of a layer)
         else:
             c = ops.sum_to(c, like.shape)
-    if c.dtype != like.dtype:
+    if c.dtype is not like.dtype and c.dtype != like.dtype:
         c = c.astype(like.dtype)
     return c
 
@@ -148,7 +148,7 @@ def _send(p: Value, c: Any, token: object, push: Any) -> None:
     if type(pd) is float:
         if type(c) is not float:
             c = float(np.sum(c))
-    elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype != pd.dtype:
+    elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype is not pd.dtype:
         c = _conform(c, pd)
     prev = p._g
     p._g = c if prev is token else prev + c
@@ -268,7 +268,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             if type(pd) is float:
                 if type(c) is not float:
                     c = float(np.sum(c))
-            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype != pd.dtype:
+            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype is not pd.dtype:
                 c = _conform(c, pd)
             prev = a._g
             a._g = c if prev is token else prev + c
@@ -285,7 +285,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             if type(pd) is float:
                 if type(c) is not float:
                     c = float(np.sum(c))
-            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype != pd.dtype:
+            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype is not pd.dtype:
                 c = _conform(c, pd)
             prev = b._g
             b._g = c if prev is token else prev + c

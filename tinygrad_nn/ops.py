@@ -279,27 +279,31 @@ def _sigmoid(x: Any) -> Any:
             return 1.0 / (1.0 + math.exp(-x))
         e = math.exp(x)
         return e / (1.0 + e)
-    x = np.asarray(x)
+    if type(x) is not np.ndarray:
+        x = np.asarray(x)
     limit = _EXP_LIMITS.get(x.dtype) or _exp_limit(x)
-    if x.size and _min_reduce(x, axis=None) >= -limit:
-        return 1.0 / (1.0 + np.exp(-x))  # the usual case: exp(-x) cannot overflow
-    # Some x is very negative (or nan): only ever exponentiate -|x| <= 0.
+    if x.ndim and x.size and _min_reduce(x, axis=None) >= limit:
+        e = np.exp(np.negative(x))  # the usual case: e^-x cannot overflow (one buffer, in place)
+        e += 1.0
+        return np.divide(1.0, e, out=e)
+    # Some x is very negative (or nan), or x is 0-d: only exponentiate -|x| <= 0.
     e = np.exp(-np.abs(x))
     r = 1.0 / (1.0 + e)
     return np.where(x >= 0, r, e * r)
 
 
 def _exp_limit(x: Any) -> float:
+    """The most negative x whose e^-x is finite in x's dtype (with a margin)."""
     dt = np.result_type(x)
     limit = _EXP_LIMITS.get(dt)
     if limit is None:
-        limit = _EXP_LIMITS[dt] = float(np.log(np.finfo(dt).max)) - 0.1
+        limit = _EXP_LIMITS[dt] = 0.1 - float(np.log(np.finfo(dt).max))
     return limit
 
 
 _EXP_LIMITS: dict[np.dtype[Any], float] = {}
-_add_reduce: Callable[..., Any] = np.add.reduce
 _min_reduce: Callable[..., Any] = np.minimum.reduce
+_add_reduce: Callable[..., Any] = np.add.reduce
 
 
 def _tanh(x: Any) -> Any:
@@ -583,9 +587,9 @@ def _linear(x: Any, w: Any, b: Any) -> Any:
 
 
 def _linear_vjp_w(g: Any, out: Any, x: Any, w: Any, b: Any) -> Any:
-    xs, gs = shape_of(x), shape_of(g)
-    if len(xs) == 2:
+    if x.ndim == 2:
         return x.T @ g  # ∂E/∂W_ij = Σ_batch O_i δ_j
+    xs, gs = shape_of(x), shape_of(g)
     if len(xs) == 1:
         return reshape(x, (xs[0], 1)) * reshape(g, (1, gs[0]))
     return reshape(x, (-1, xs[-1])).T @ reshape(g, (-1, gs[-1]))

@@ -113,7 +113,7 @@ class Optimizer:
                         f"{self._name}.step: params[{i}] is a scalar but its grad has shape {np.shape(g)}"
                     )
                 g = float(g)
-            else:
+            elif type(g) is not np.ndarray or g.shape != data.shape or g.dtype is not data.dtype:
                 if getattr(g, "shape", None) != data.shape:
                     raise ValueError(
                         f"{self._name}.step: params[{i}] has shape {data.shape} but its grad has shape "

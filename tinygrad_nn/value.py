@@ -155,17 +155,18 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     raws: list[Any] = []
     parents: list[Value | None] = []
     needs_grad = False
+    constants = False
     for a in args:
         if isinstance(a, Value):
             raws.append(a.data)
             if a.requires_grad:
                 needs_grad = True
                 parents.append(a)
-            else:
-                parents.append(None)
+                continue
         else:
             raws.append(_constant(a, op.name))
-            parents.append(None)
+        parents.append(None)
+        constants = True
     try:
         out = op.forward(*raws, **params)
     except (ValueError, IndexError) as exc:
@@ -181,7 +182,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
-        v._args = tuple(raws) if any(p is None for p in parents) else None
+        v._args = tuple(raws) if constants else None
         v._params = params or None
         if len(parents) <= 2:
             v._a = parents[0]
@@ -561,9 +562,7 @@ class Value:
         ``create_graph=True`` the gradients are Values with a graph of their
         own, so they can be differentiated again.
         """
-        from . import autograd  # imported late: autograd builds on this module
-
-        autograd.backward(self, grad, create_graph=create_graph)
+        _autograd.backward(self, grad, create_graph=create_graph)
 
 
 def _brief(x: Any) -> str:
@@ -615,3 +614,7 @@ def where(cond: Any, x: Any, y: Any) -> Value:
     """``x`` where ``cond`` holds, else ``y``; ``cond`` is a constant mask."""
     mask = np.asarray(cond.data if isinstance(cond, Value) else cond, dtype=bool)
     return apply(ops.WHERE, x, y, cond=mask)
+
+
+# Imported last: autograd builds on this module (Value.backward calls it).
+from . import autograd as _autograd  # noqa: E402

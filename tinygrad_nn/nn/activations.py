@@ -49,17 +49,17 @@ def as_value(x: Any, name: str) -> Value:
 
 def sigmoid(x: Any) -> Value:
     """σ(x) = 1 / (1 + e^−x); σ′ = σ(1 − σ)."""
-    return as_value(x, "sigmoid").sigmoid()
+    return (x if type(x) is Value else as_value(x, "sigmoid")).sigmoid()
 
 
 def tanh(x: Any) -> Value:
     """tanh(x); tanh′ = 1 − tanh²."""
-    return as_value(x, "tanh").tanh()
+    return (x if type(x) is Value else as_value(x, "tanh")).tanh()
 
 
 def relu(x: Any) -> Value:
     """max(x, 0), with relu′(0) = 0."""
-    return as_value(x, "relu").relu()
+    return (x if type(x) is Value else as_value(x, "relu")).relu()
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Value:

@@ -95,12 +95,14 @@ class Dense(Module):
 
     def forward(self, x: Any) -> Value:
         w = self.weight
-        if not isinstance(x, Value):
+        if (type(x) is not np.ndarray or x.dtype.kind not in "biuf") and not isinstance(x, Value):
             x = numeric_array(x, self.name)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{self.name}: input has shape {x.shape}, expected (..., {self.in_features})")
-        if x.dtype != w.dtype:
-            x = x.astype(w.dtype)
+        shape = x.shape
+        if not shape or shape[-1] != self.in_features:
+            raise ValueError(f"{self.name}: input has shape {shape}, expected (..., {self.in_features})")
+        xd, wd = x.dtype, w.data.dtype
+        if xd is not wd and xd != wd:  # builtin dtypes are singletons: `is` settles the usual case
+            x = x.astype(wd)
         if self.bias is None:
             return x @ w
         return apply(ops.LINEAR, x, w, self.bias)  # x @ w + b as one node
