@@ -340,7 +340,7 @@ def time_in_workers(
     rows: dict[str, tuple[str, str]], points: int, repeats: int, per_block: int
 ) -> dict[str, Stats]:
     """Time each row in a scalar_worker process of its own, interleaving blocks
-    of ``per_block`` steps (A B C A B C ...) after one untimed block each."""
+    of ``per_block`` steps (A B C, B C A, ...) after one untimed block each."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path}
     procs: dict[str, subprocess.Popen[str]] = {}
@@ -371,8 +371,11 @@ def time_in_workers(
             ask(name, "")  # the ready line
             ask(name, f"run {per_block}")  # warm-up block
         times: dict[str, list[float]] = {name: [] for name in rows}
-        for _ in range(repeats):
-            for name in rows:
+        names = list(rows)
+        for r in range(repeats):
+            # Rotate the order each repeat: a block runs slower right after some
+            # others (micrograd's GC-off block ends by collecting hundreds of MB).
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 times[name].append(ask(name, f"run {per_block}")["seconds"] / per_block)
     finally:
         for proc in procs.values():
