@@ -179,6 +179,27 @@ def test_updates_are_in_place_and_keep_dtype():
         assert buffers and all(v.dtype == np.float32 for v in buffers)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", [lambda w: optim.SGD([w], lr=0.1, momentum=0.9), lambda w: optim.Adam([w])])
+def test_large_parameters_update_in_slices_with_the_same_arithmetic(dtype, make):
+    # Parameters larger than one slice are updated slice by slice (a small
+    # temporary instead of a full-size one): the result must be bit-identical
+    # to the one-shot p - scale * d, and the update stays in place.
+    gen = np.random.default_rng(0)
+    n = 3 * optim._SLICE + 123  # slices, plus a ragged end
+    w = Value(gen.normal(size=(n // 3, 3)).astype(dtype))
+    twin = Value(w.data.copy())
+    opt, opt_twin = make(w), make(twin)
+    data = w.data
+    for _ in range(2):
+        g = gen.normal(size=w.shape).astype(dtype)
+        w.grad, twin.grad = g, g.copy()
+        opt.step()
+        scale, direction = opt_twin._update(twin, twin.grad, opt_twin.state[0])
+        twin.data = twin.data - scale * direction
+        np.testing.assert_array_equal(w.data, twin.data)
+    assert w.data is data and w.data.dtype == dtype
 def test_zero_grad():
     model = nn.Dense(2, 2, rng=0)
     opt = optim.SGD(model.parameters(), lr=0.1)

@@ -43,6 +43,28 @@ def _lerp(a: Any, b: Any, w: float) -> Any:
     return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1.0 - w)
 
 
+# p -= scale * d runs in slices of this many elements, so its temporary stays
+# small: a full-size scale * d was the largest allocation of a training step
+# (the first layer's weights, while the graph and its gradients are still alive).
+_SLICE = 1 << 15
+
+
+def _sub_scaled(p: np.ndarray, scale: float, d: Any) -> None:
+    """p -= scale * d in place, element for element the same arithmetic, with a
+    temporary of at most ``_SLICE`` elements."""
+    if (
+        p.size <= _SLICE
+        or type(d) is not np.ndarray
+        or d.shape != p.shape
+        or not (p.flags.c_contiguous and d.flags.c_contiguous)
+    ):
+        p -= scale * d
+        return
+    flat_p, flat_d = p.reshape(-1), d.reshape(-1)  # views: both are contiguous
+    for start in range(0, flat_p.size, _SLICE):
+        flat_p[start : start + _SLICE] -= scale * flat_d[start : start + _SLICE]
+
+
 class Optimizer:
     """Base class: holds the parameter list and the per-parameter state."""
 
@@ -123,13 +145,15 @@ class Optimizer:
                     g = g.astype(data.dtype)
             work.append((i, p, g))
         for i, p, g in work:
+            scale, direction = self._update(p, g, self.state[i])
             if type(p.data) is float:
-                p.data = float(p.data - self._update(p, g, self.state[i]))
+                p.data = float(p.data - scale * direction)
             else:
-                p.data -= self._update(p, g, self.state[i])
+                _sub_scaled(p.data, scale, direction)
 
-    def _update(self, p: Value, g: Any, state: dict[str, Any]) -> Any:  # pragma: no cover - abstract
-        """The step Δ for one parameter (the caller applies p ← p − Δ in place)."""
+    def _update(self, p: Value, g: Any, state: dict[str, Any]) -> tuple[float, Any]:  # pragma: no cover
+        """The step Δ for one parameter as (scale, direction), Δ = scale · direction
+        (the caller applies p ← p − Δ in place, slice by slice)."""
         raise NotImplementedError
 
     # -- state ------------------------------------------------------------------
@@ -253,7 +277,7 @@ class SGD(Optimizer):
         self.lr, self.momentum, self.dampening = lr, momentum, dampening
         self.weight_decay, self.nesterov = weight_decay, bool(nesterov)
 
-    def _update(self, p: Value, g: Any, state: dict[str, Any]) -> Any:
+    def _update(self, p: Value, g: Any, state: dict[str, Any]) -> tuple[float, Any]:
         d_p = g + self.weight_decay * p.data if self.weight_decay != 0 else g
         if self.momentum != 0:
             buf = state.get("momentum_buffer")
@@ -263,7 +287,7 @@ class SGD(Optimizer):
                 buf = buf * self.momentum + (1.0 - self.dampening) * d_p
             state["momentum_buffer"] = buf
             d_p = d_p + self.momentum * buf if self.nesterov else buf
-        return self.lr * d_p
+        return self.lr, d_p
 
     def __repr__(self) -> str:
         return (
@@ -321,7 +345,7 @@ class Adam(Optimizer):
             "weight_decay": self.weight_decay,
         }
 
-    def _update(self, p: Value, g: Any, state: dict[str, Any]) -> Any:
+    def _update(self, p: Value, g: Any, state: dict[str, Any]) -> tuple[float, Any]:
         b1, b2 = self.betas
         if not state:
             zero = 0.0 if type(p.data) is float else np.zeros_like(p.data)
@@ -334,7 +358,7 @@ class Adam(Optimizer):
         v = state["exp_avg_sq"] = state["exp_avg_sq"] * b2 + (1.0 - b2) * (g * g)
         step_size = self.lr / (1.0 - b1**t)
         denom = np.sqrt(v) / math.sqrt(1.0 - b2**t) + self.eps
-        return step_size * (m / denom)
+        return step_size, m / denom
 
     def __repr__(self) -> str:
         return (
