@@ -160,12 +160,8 @@ def _propagate(
             c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
         except (ZeroDivisionError, OverflowError):
             c = _rule_ieee(rule, g, out, args, params)
-        pd = p.data
-        if type(pd) is float:
-            if type(c) is not float:
-                c = float(np.sum(c))
-        elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype is not pd.dtype:
-            c = _conform(c, pd)
+        if type(c) is not float or type(p.data) is not float:
+            c = _conform(c, p.data)
         prev = p._g
         p._g = c if prev is token else prev + c
         left = p._count - 1
@@ -251,24 +247,22 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
         # written out for each input; a call per edge cost about 20% of a
         # scalar backward pass.
         a, b = node._a, node._b
-        unary = b is None and args is None
-        if args is None:
-            ad = a.data  # type: ignore[union-attr]
-            bd = None if unary else b.data  # type: ignore[union-attr]
-        else:
-            ad, bd = args
         rules = op.vjps
+        try:
+            if args is not None:  # two inputs, one of them a constant
+                ad, bd = args
+                c = None if a is None else rules[0](g, out, ad, bd)
+            elif b is None:  # one input
+                ad = a.data  # type: ignore[union-attr]
+                c = rules[0](g, out, ad)
+            else:
+                ad, bd = a.data, b.data  # type: ignore[union-attr]
+                c = rules[0](g, out, ad, bd)
+        except (ZeroDivisionError, OverflowError):
+            c = _rule_ieee(rules[0], g, out, (ad,) if b is None and args is None else (ad, bd), None)
         if a is not None:
-            try:
-                c = rules[0](g, out, ad) if unary else rules[0](g, out, ad, bd)
-            except (ZeroDivisionError, OverflowError):
-                c = _rule_ieee(rules[0], g, out, (ad,) if unary else (ad, bd), None)
-            pd = a.data
-            if type(pd) is float:
-                if type(c) is not float:
-                    c = float(np.sum(c))
-            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype is not pd.dtype:
-                c = _conform(c, pd)
+            if type(c) is not float or type(a.data) is not float:
+                c = _conform(c, a.data)
             prev = a._g
             a._g = c if prev is token else prev + c
             left = a._count - 1
@@ -280,12 +274,8 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
                 c = rules[1](g, out, ad, bd)
             except (ZeroDivisionError, OverflowError):
                 c = _rule_ieee(rules[1], g, out, (ad, bd), None)
-            pd = b.data
-            if type(pd) is float:
-                if type(c) is not float:
-                    c = float(np.sum(c))
-            elif type(c) is not np.ndarray or c.shape != pd.shape or c.dtype is not pd.dtype:
-                c = _conform(c, pd)
+            if type(c) is not float or type(b.data) is not float:
+                c = _conform(c, b.data)
             prev = b._g
             b._g = c if prev is token else prev + c
             left = b._count - 1
