@@ -46,12 +46,12 @@ def _lerp(a: Any, b: Any, w: float) -> Any:
 # p -= scale * d runs in slices of this many elements, so its temporary stays
 # small: a full-size scale * d was the largest allocation of a training step
 # (the first layer's weights, while the graph and its gradients are still alive).
-_SLICE = 1 << 15
+_SLICE = 1 << 16
 
 
 def _sub_scaled(p: np.ndarray, scale: float, d: Any) -> None:
     """p -= scale * d in place, element for element the same arithmetic, with a
-    temporary of at most ``_SLICE`` elements."""
+    temporary of at most ``_SLICE`` elements (512 KiB in float64)."""
     if (
         p.size <= _SLICE
         or type(d) is not np.ndarray
