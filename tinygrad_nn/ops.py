@@ -462,6 +462,30 @@ def _stack_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
     return getitem(g, (slice(None),) * axis + (i,))
 
 
+def _in_place(g: Any, out: Any) -> bool:
+    """True when a rule may build its result in one fresh buffer: raw arrays of one
+    shape and dtype (not Values, as in backward(create_graph=True))."""
+    return type(out) is np.ndarray and type(g) is np.ndarray and g.shape == out.shape and g.dtype is out.dtype
+
+
+def _tanh_vjp(g: Any, out: Any, x: Any) -> Any:
+    if _in_place(g, out):  # g (1 − out²) in one buffer: two temporaries fewer
+        d = out * out
+        np.subtract(1.0, d, out=d)
+        d *= g
+        return d
+    return g * (1.0 - out * out)
+
+
+def _sigmoid_vjp(g: Any, out: Any, x: Any) -> Any:
+    if _in_place(g, out):  # g σ (1 − σ) in one buffer
+        d = np.subtract(1.0, out)
+        d *= out
+        d *= g
+        return d
+    return g * (out * (1.0 - out))
+
+
 # ---------------------------------------------------------------------------
 # The table. Each entry: name, forward, then one VJP per input.
 # ---------------------------------------------------------------------------
@@ -497,30 +521,6 @@ EXP = defop("exp", exp, lambda g, out, x: g * out)
 LOG = defop("log", log, lambda g, out, x: g / x)
 SQRT = defop("sqrt", _sqrt, lambda g, out, x: g / (2.0 * out))
 ABS = defop("abs", abs, lambda g, out, x: g * sign(x))  # abs'(0) = 0
-def _in_place(g: Any, out: Any) -> bool:
-    """True when a rule may build its result in one fresh buffer: raw arrays of one
-    shape and dtype (not Values, as in backward(create_graph=True))."""
-    return type(out) is np.ndarray and type(g) is np.ndarray and g.shape == out.shape and g.dtype is out.dtype
-
-
-def _tanh_vjp(g: Any, out: Any, x: Any) -> Any:
-    if _in_place(g, out):  # g (1 − out²) in one buffer: two temporaries fewer at the peak
-        d = out * out
-        np.subtract(1.0, d, out=d)
-        d *= g
-        return d
-    return g * (1.0 - out * out)
-
-
-def _sigmoid_vjp(g: Any, out: Any, x: Any) -> Any:
-    if _in_place(g, out):  # g σ (1 − σ) in one buffer
-        d = np.subtract(1.0, out)
-        d *= out
-        d *= g
-        return d
-    return g * (out * (1.0 - out))
-
-
 TANH = defop("tanh", _tanh, _tanh_vjp)
 SIGMOID = defop("sigmoid", _sigmoid, _sigmoid_vjp)
 RELU = defop("relu", _relu, lambda g, out, x: g * (raw(x) > 0))  # relu'(0) = 0
