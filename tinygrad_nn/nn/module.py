@@ -42,7 +42,9 @@ class _ParameterType(type):
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is not Parameter:  # a user's subclass of Parameter: an ordinary class
             return super().__call__(*args, **kwargs)
-        return _make_parameter(*args, **kwargs)
+        p = Value.__new__(Value)
+        _init_parameter(p, *args, **kwargs)
+        return p
 
     def __instancecheck__(cls, obj: Any) -> bool:
         if cls is Parameter and type(obj) is Value:
@@ -50,12 +52,12 @@ class _ParameterType(type):
         return super().__instancecheck__(obj)
 
 
-def _make_parameter(data: Any, requires_grad: bool = True, dtype: Any = None) -> Value:
+def _init_parameter(p: Value, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
+    """Initialize ``p`` as a Parameter: a Value of ``data`` (a Value's data is copied), marked."""
     if isinstance(data, Value):
         data = data.data
-    p = Value(data, requires_grad=requires_grad, dtype=dtype)
+    Value.__init__(p, data, requires_grad=requires_grad, dtype=dtype)
     p._parameter = True
-    return p
 
 
 class Parameter(Value, metaclass=_ParameterType):
@@ -72,10 +74,7 @@ class Parameter(Value, metaclass=_ParameterType):
 
     def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
         # Runs only for subclasses of Parameter (see _ParameterType.__call__).
-        if isinstance(data, Value):
-            data = data.data
-        Value.__init__(self, data, requires_grad=requires_grad, dtype=dtype)
-        self._parameter = True
+        _init_parameter(self, data, requires_grad, dtype)
 
 
 class LoadResult(NamedTuple):
