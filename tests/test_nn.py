@@ -321,6 +321,90 @@ def test_activation_modules_match_functional_forms():
     assert list(nn.Tanh().parameters()) == []
 
 
+# -- Sequential runs a Dense layer and its activation as one node ---------------------------------------
+
+
+def _ops_down_the_first_input(v):
+    """The op names from the output back to the input, following each node's first recorded input."""
+    names = []
+    while v.op is not None:
+        names.append(v.op)
+        inner = [p for p in v.inputs if p.op is not None]
+        if not inner:
+            break
+        v = inner[0]
+    return names
+
+
+def _four_layers(rng, dtype=np.float64):
+    gen = np.random.default_rng(rng)
+    return nn.Sequential(
+        nn.Dense(4, 5, rng=gen, dtype=dtype), nn.Sigmoid(),
+        nn.Dense(5, 5, rng=gen, dtype=dtype), nn.Tanh(),
+        nn.Dense(5, 4, rng=gen, dtype=dtype), nn.ReLU(),
+        nn.Dense(4, 2, rng=gen, dtype=dtype),
+    )  # fmt: skip
+
+
+def test_sequential_fuses_each_dense_layer_with_the_activation_after_it():
+    x = np.random.default_rng(1).normal(size=(3, 4))
+    out = _four_layers(0)(x)
+    assert _ops_down_the_first_input(out) == ["linear", "linear_relu", "linear_tanh", "linear_sigmoid"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_sequential_gives_the_layer_by_layer_numbers_bit_for_bit(dtype):
+    x = np.random.default_rng(1).normal(size=(6, 4)).astype(dtype)
+    fused, stepwise = _four_layers(0, dtype), _four_layers(0, dtype)
+    out = fused(x)
+    h = Value(x, requires_grad=False)
+    for m in stepwise:  # one module at a time: nothing fused
+        h = m(h)
+    assert h.op == "linear" and h.inputs[0].op == "relu"
+    np.testing.assert_array_equal(out.data, h.data)
+    assert out.dtype == dtype
+    (out * out).sum().backward()
+    (h * h).sum().backward()
+    for (name, p), q in zip(fused.named_parameters(), stepwise.parameters(), strict=True):
+        assert p.grad.dtype == dtype, name
+        np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)
+
+
+def test_sequential_does_not_fuse_subclasses_or_a_layer_without_bias():
+    class Sharp(nn.Sigmoid):  # a subclass may compute something else: it runs on its own
+        def forward(self, x):
+            return super().forward(x * 2.0)
+
+    class Shifted(nn.Dense):
+        def forward(self, x):
+            return super().forward(x) + 1.0
+
+    x = np.ones((2, 3))
+    model = nn.Sequential(nn.Dense(3, 2, rng=0), Sharp())
+    assert model(x).op == "sigmoid"
+    np.testing.assert_allclose(model(x).data, 1 / (1 + np.exp(-2 * model[0](x).data)))
+    model = nn.Sequential(Shifted(3, 2, rng=0), nn.Tanh())
+    out = model(x)
+    assert out.op == "tanh"
+    np.testing.assert_allclose(out.data, np.tanh(x @ model[0].weight.data + 1.0))
+    model = nn.Sequential(nn.Dense(3, 2, bias=False, rng=0), nn.Sigmoid())
+    out = model(x)
+    assert out.op == "sigmoid"
+    np.testing.assert_allclose(out.data, 1 / (1 + np.exp(-(x @ model[0].weight.data))))
+
+
+def test_sequential_follows_changes_to_its_children():
+    x = np.random.default_rng(2).normal(size=(2, 3))
+    model = nn.Sequential(nn.Dense(3, 2, rng=0), nn.Sigmoid())
+    assert model(x).op == "linear_sigmoid"
+    model[1] = nn.Tanh()
+    np.testing.assert_array_equal(model(x).data, np.tanh(model[0](x).data))
+    model.append(nn.ReLU())
+    assert model(x).op == "relu"
+    model[0].bias = None  # after the plan was made: the layer falls back to separate nodes
+    np.testing.assert_array_equal(model(x).data, np.maximum(np.tanh(x @ model[0].weight.data), 0))
+
+
 # -- the classic hand-derived updates ------------------------------------------------------------------
 
 

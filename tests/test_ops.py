@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -151,6 +151,47 @@ def test_linear(xwb):
     check(lambda x, w, b: apply(ops.LINEAR, x, w, b), *xwb)
 
 
+FUSED = {"linear_sigmoid": "sigmoid", "linear_tanh": "tanh", "linear_relu": "relu"}
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+@given(xwb=linear_shapes.flatmap(lambda s: st.tuples(*(arrays(n, max_value=2.0) for n in s))))
+def test_fused_linear_activation(name, xwb):
+    x, w, b = xwb
+    z = np.asarray(ops.LINEAR.forward(x, w, b))
+    assume(name != "linear_relu" or np.all(np.abs(z) > 1e-3))  # relu′ jumps at 0
+    check(lambda x, w, b: apply(OPS[name], x, w, b), *xwb)
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_op_equals_the_two_ops_it_fuses(name, dtype):
+    """Same forward, same gradients, bit for bit, through the engine's shared δ stage."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 4)).astype(dtype)
+    t = rng.standard_normal((6, 3)).astype(dtype)
+
+    def grads(fused: bool) -> list:
+        h = Value(x)
+        w, b = Value(rng.standard_normal((4, 3)).astype(dtype)), Value(rng.standard_normal(3).astype(dtype))
+        o = apply(OPS[name], h, w, b) if fused else getattr(apply(ops.LINEAR, h, w, b), FUSED[name])()
+        ((o - t) * (o - t)).sum().backward()
+        return [o.data, h.grad, w.grad, b.grad]
+
+    state = rng.bit_generator.state
+    fused = grads(True)
+    rng.bit_generator.state = state
+    for got, want in zip(fused, grads(False), strict=True):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_fused_op_keeps_no_intermediate():
+    o = apply(ops.LINEAR_SIGMOID, np.ones((2, 3)), Value(np.ones((3, 4))), Value(np.zeros(4)))
+    assert o.op == "linear_sigmoid" and len(o.inputs) == 2
+    np.testing.assert_allclose(o.data, 1 / (1 + np.exp(-3.0)))
+
+
 @given(
     shapes().flatmap(
         lambda s: st.tuples(
@@ -282,6 +323,7 @@ def test_every_op_is_covered_here():
         "sigmoid", "relu", "leaky_relu", "sum", "mean", "max", "softmax", "log_softmax", "reshape",
         "transpose", "broadcast_to", "sum_to", "getitem", "scatter", "astype", "where",
         "concatenate", "stack", "softplus", "linear", "squared_error", "binary_cross_entropy",
+        "linear_sigmoid", "linear_tanh", "linear_relu",
     }  # fmt: skip
     missing = set(OPS) - covered
     assert not missing, f"ops without a finite-difference test: {sorted(missing)}"

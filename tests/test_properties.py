@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -187,11 +187,18 @@ def _join(op: str) -> Callable[[st.DrawFn], Case]:
     return build
 
 
-def _linear(draw: st.DrawFn) -> Case:
-    x_shape = draw(st.sampled_from([(3,), (2, 3), (2, 2, 3)]))
-    m = draw(st.integers(1, 3))
-    inputs = [draw(arrays(x_shape)), draw(arrays((3, m))), draw(arrays((m,)))]
-    return (lambda x, w, b: apply(OPS["linear"], x, w, b)), inputs
+def _dense(name: str) -> Callable[[st.DrawFn], Case]:
+    """x @ w + b, alone ("linear") or fused with its activation ("linear_relu", ...)."""
+
+    def build(draw: st.DrawFn) -> Case:
+        x_shape = draw(st.sampled_from([(3,), (2, 3), (2, 2, 3)]))
+        m = draw(st.integers(1, 3))
+        inputs = [draw(arrays(x_shape)), draw(arrays((3, m))), draw(arrays((m,)))]
+        if name == "linear_relu":  # keep z off relu's kink
+            assume(np.all(np.abs(np.asarray(OPS["linear"].forward(*inputs))) > 0.05))
+        return (lambda x, w, b: apply(OPS[name], x, w, b)), inputs
+
+    return build
 
 
 def _squared_error(draw: st.DrawFn) -> Case:
@@ -245,7 +252,10 @@ OP_CASES: dict[str, Callable[[st.DrawFn], Case]] = {
     "where": _where,
     "concatenate": _join("concatenate"),
     "stack": _join("stack"),
-    "linear": _linear,
+    "linear": _dense("linear"),
+    "linear_sigmoid": _dense("linear_sigmoid"),
+    "linear_tanh": _dense("linear_tanh"),
+    "linear_relu": _dense("linear_relu"),
     "squared_error": _squared_error,
     "binary_cross_entropy": _binary_cross_entropy,
 }

@@ -53,8 +53,7 @@ def _sub_scaled(p: np.ndarray, scale: float, d: Any) -> None:
     """p -= scale * d in place, element for element the same arithmetic, with a
     temporary of at most ``_SLICE`` elements (512 KiB in float64)."""
     if (
-        p.size <= _SLICE
-        or type(d) is not np.ndarray
+        type(d) is not np.ndarray
         or d.shape != p.shape
         or not (p.flags.c_contiguous and d.flags.c_contiguous)
     ):
@@ -126,30 +125,37 @@ class Optimizer:
             g = p.grad
             if g is None:
                 continue
-            if isinstance(g, Value):  # from backward(create_graph=True)
-                g = g.data
             data = p.data
-            if type(data) is float:
-                if np.shape(g) != ():
-                    raise ValueError(
-                        f"{self._name}.step: params[{i}] is a scalar but its grad has shape {np.shape(g)}"
-                    )
-                g = float(g)
-            elif type(g) is not np.ndarray or g.shape != data.shape or g.dtype is not data.dtype:
-                if getattr(g, "shape", None) != data.shape:
-                    raise ValueError(
-                        f"{self._name}.step: params[{i}] has shape {data.shape} but its grad has shape "
-                        f"{np.shape(g)}"
-                    )
-                if g.dtype != data.dtype:
-                    g = g.astype(data.dtype)
+            if not (type(g) is np.ndarray and type(data) is np.ndarray and g.shape == data.shape
+                    and g.dtype is data.dtype):  # fmt: skip
+                g = self._conform_grad(i, g, data)  # anything but the usual case
             work.append((i, p, g))
         for i, p, g in work:
             scale, direction = self._update(p, g, self.state[i])
-            if type(p.data) is float:
-                p.data = float(p.data - scale * direction)
+            data = p.data
+            if type(data) is float:
+                p.data = float(data - scale * direction)
+            elif data.size <= _SLICE:
+                data -= scale * direction
             else:
-                _sub_scaled(p.data, scale, direction)
+                _sub_scaled(data, scale, direction)
+
+    def _conform_grad(self, i: int, g: Any, data: Any) -> Any:
+        """params[i]'s gradient as its data's type, shape and dtype (a float for a
+        float), or an error naming the parameter."""
+        if isinstance(g, Value):  # from backward(create_graph=True)
+            g = g.data
+        if type(data) is float:
+            if np.shape(g) != ():
+                raise ValueError(
+                    f"{self._name}.step: params[{i}] is a scalar but its grad has shape {np.shape(g)}"
+                )
+            return float(g)
+        if getattr(g, "shape", None) != data.shape:
+            raise ValueError(
+                f"{self._name}.step: params[{i}] has shape {data.shape} but its grad has shape {np.shape(g)}"
+            )
+        return g if g.dtype == data.dtype else g.astype(data.dtype)
 
     def _update(self, p: Value, g: Any, state: dict[str, Any]) -> tuple[float, Any]:  # pragma: no cover
         """The step Δ for one parameter as (scale, direction), Δ = scale · direction

@@ -184,7 +184,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
         v._op = op
         v._args = tuple(raws) if constants else None
         v._params = params or None
-        if len(parents) <= 2:
+        if len(parents) <= 2 and op.pre is None:  # a fused op always goes the n-ary way
             v._a = parents[0]
             v._b = parents[1] if len(parents) == 2 else None
             v._nary = None

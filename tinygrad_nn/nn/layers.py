@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from .. import ops
 from ..value import Value, apply, numeric_array
 from . import init as init_
+from .activations import ReLU, Sigmoid, Tanh
 from .module import Module, Parameter
 
 __all__ = ["Dense"]
@@ -94,21 +96,45 @@ class Dense(Module):
         return f"Dense({self.in_features} -> {self.out_features})"
 
     def forward(self, x: Any) -> Value:
-        w = self.weight
+        x = self._input(x)
+        if self.bias is None:
+            return x @ self.weight
+        return apply(ops.LINEAR, x, self.weight, self.bias)  # x @ w + b as one node
+
+    def _input(self, x: Any) -> Any:
+        """``x`` checked against the layer (an array or a Value) and cast to its dtype."""
         if (type(x) is not np.ndarray or x.dtype.kind not in "biuf") and not isinstance(x, Value):
             x = numeric_array(x, self.name)
         shape = x.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"{self.name}: input has shape {shape}, expected (..., {self.in_features})")
-        xd, wd = x.dtype, w.data.dtype
+        xd, wd = x.dtype, self.weight.data.dtype
         if xd is not wd and xd != wd:  # builtin dtypes are singletons: `is` settles the usual case
             x = x.astype(wd)
+        return x
+
+    def _fuse_next(self, following: Module) -> Callable[[Any], Value] | None:
+        """Sequential's hook: this layer and the activation after it as one node
+        (``linear_sigmoid`` and friends), or None when they cannot be fused."""
+        op = _FUSED.get(type(following))  # exact types: a subclass may compute something else
+        if op is None or type(self).__call__ is not Dense.__call__:  # a subclass with its own forward
+            return None
+        return partial(self._forward_then, following, op)
+
+    def _forward_then(self, activation: Module, op: ops.Op, x: Any) -> Value:
+        """``activation(self(x))`` computed as the fused ``op``: the same numbers, one node."""
+        x = self._input(x)
         if self.bias is None:
-            return x @ w
-        return apply(ops.LINEAR, x, w, self.bias)  # x @ w + b as one node
+            return activation(x @ self.weight)
+        return apply(op, x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         text = (
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         )
         return text if self.weight.dtype == np.float64 else f"{text}, dtype={self.weight.dtype}"
+
+
+# The activations whose derivative reads only their output, so that a Dense
+# layer and the activation after it can be one node (see Module._fuse_next).
+_FUSED: dict[type, ops.Op] = {Sigmoid: ops.LINEAR_SIGMOID, Tanh: ops.LINEAR_TANH, ReLU: ops.LINEAR_RELU}

@@ -19,7 +19,7 @@ those parameters out of ``parameters()`` and out of every checkpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -139,6 +139,11 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
+
+    def _fuse_next(self, following: Module) -> Callable[[Any], Any] | None:
+        """In a Sequential, a function computing ``following(self(x))`` as
+        fewer graph nodes, or None (the default: no fusion)."""
+        return None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # Calling a module runs its forward and nothing else (there are no
@@ -418,6 +423,9 @@ class Sequential(ModuleList):
     a Sequential sharing the same modules), iterable, with ``len``.
     """
 
+    _plan: tuple[Callable[[Any], Any], ...] = ()
+    _plan_for: tuple[Module, ...] = ()  # the children the plan was made for
+
     def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
         super().__init__()
         first = modules[0] if len(modules) == 1 else None
@@ -443,6 +451,24 @@ class Sequential(ModuleList):
         return self
 
     def forward(self, x: Any) -> Any:
-        for m in self._modules.values():
-            x = m(x)
+        children = tuple(self._modules.values())
+        if children != self._plan_for:  # made again whenever the children change
+            object.__setattr__(self, "_plan", _plan(children))  # bookkeeping, not registered
+            object.__setattr__(self, "_plan_for", children)
+        for step in self._plan:
+            x = step(x)
         return x
+
+
+def _plan(children: tuple[Module, ...]) -> tuple[Callable[[Any], Any], ...]:
+    """What Sequential calls, in order: each child, except that a child and the
+    one after it run as one function where the first offers to (``_fuse_next``;
+    a Dense layer and its activation become one graph node)."""
+    steps: list[Callable[[Any], Any]] = []
+    i = 0
+    while i < len(children):
+        m = children[i]
+        fused = m._fuse_next(children[i + 1]) if i + 1 < len(children) else None
+        steps.append(m if fused is None else fused)
+        i += 1 if fused is None else 2
+    return tuple(steps)
