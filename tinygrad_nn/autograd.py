@@ -244,7 +244,10 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
         if op is None:
             continue
         out, args, params = node.data, node._args, node._params
-        if params is not None or node._nary is not None:
+        if node._nary is not None:
+            _propagate(node, g, out, args, params, token, push)  # type: ignore[arg-type]  # n-ary: stored
+            continue
+        if params is not None:
             _propagate(node, g, out, node._raw_inputs(), params, token, push)
             continue
         # The hot path, for ops of one or two inputs without parameters (all

@@ -645,7 +645,7 @@ def _both_matrices(a: Any, b: Any) -> bool:
 
 def _linear(x: Any, w: Any, b: Any) -> Any:
     z = _dot(x, w) if _both_matrices(x, w) else x @ w
-    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype == b.dtype and z.ndim >= b.ndim:
+    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype is b.dtype and z.ndim >= b.ndim:
         try:
             z += b  # z is a fresh array: add the bias in place
             return z

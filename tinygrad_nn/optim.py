@@ -130,8 +130,12 @@ class Optimizer:
                     and g.dtype is data.dtype):  # fmt: skip
                 g = self._conform_grad(i, g, data)  # anything but the usual case
             work.append((i, p, g))
+        lr = self._plain_lr()
         for i, p, g in work:
-            scale, direction = self._update(p, g, self.state[i])
+            if lr is None:
+                scale, direction = self._update(p, g, self.state[i])
+            else:
+                scale, direction = lr, g
             data = p.data
             if type(data) is float:
                 p.data = float(data - scale * direction)
@@ -161,6 +165,11 @@ class Optimizer:
         """The step Δ for one parameter as (scale, direction), Δ = scale · direction
         (the caller applies p ← p − Δ in place, slice by slice)."""
         raise NotImplementedError
+
+    def _plain_lr(self) -> float | None:
+        """lr when every update is Δ = lr · g with no state (``_update`` is then
+        skipped: a call per parameter that small models notice), else None."""
+        return None
 
     # -- state ------------------------------------------------------------------
     def _hyperparameters(self) -> dict[str, Any]:
@@ -282,6 +291,9 @@ class SGD(Optimizer):
             )
         self.lr, self.momentum, self.dampening = lr, momentum, dampening
         self.weight_decay, self.nesterov = weight_decay, bool(nesterov)
+
+    def _plain_lr(self) -> float | None:
+        return self.lr if self.momentum == 0 and self.weight_decay == 0 else None
 
     def _update(self, p: Value, g: Any, state: dict[str, Any]) -> tuple[float, Any]:
         d_p = g + self.weight_decay * p.data if self.weight_decay != 0 else g

@@ -157,12 +157,14 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     needs_grad = False
     constants = False
     for a in args:
-        if isinstance(a, Value):
+        if type(a) is Value or isinstance(a, Value):
             raws.append(a.data)
             if a.requires_grad:
                 needs_grad = True
                 parents.append(a)
                 continue
+        elif type(a) is np.ndarray and a.dtype.kind in "fiub":  # _constant's first case, without the call
+            raws.append(a)
         else:
             raws.append(_constant(a, op.name))
         parents.append(None)
@@ -182,15 +184,16 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
-        v._args = tuple(raws) if constants else None
         v._params = params or None
         if len(parents) <= 2 and op.pre is None:  # a fused op always goes the n-ary way
             v._a = parents[0]
             v._b = parents[1] if len(parents) == 2 else None
             v._nary = None
+            v._args = tuple(raws) if constants else None
         else:
             v._a = v._b = None
             v._nary = tuple(parents)
+            v._args = tuple(raws)  # one tuple more saves rebuilding it from the inputs in backward
     else:
         v.requires_grad = False
         v._op = None  # a constant: the engine never reads its other fields
@@ -302,8 +305,8 @@ class Value:
     #   _a, _b   the inputs of a one- or two-input op: a Value that receives a
     #            gradient, or None for a constant (and _b for a unary op);
     #   _nary    instead, a tuple of all inputs for an op with more than two;
-    #   _args    the raw inputs, stored only when some input is a constant
-    #            (otherwise they are the inputs' .data; see _raw_inputs);
+    #   _args    the raw inputs, stored when some input is a constant or the
+    #            op is n-ary (otherwise they are the inputs' .data; see _raw_inputs);
     #   _params  the op's keyword parameters, or None.
     # _g and _count are scratch space for the backward walk (autograd._walk).
     # _parameter is True on an nn.Parameter, and unset on every other Value.
@@ -375,9 +378,10 @@ class Value:
     def _raw_inputs(self) -> tuple[Any, ...]:
         """The raw data the op that made this Value was applied to (its VJP rules' inputs).
 
-        Stored at forward time where some input is a constant; otherwise read
-        from the input Values (the same arrays; a float input's current value,
-        so run backward before rebinding parameters' data).
+        Stored at forward time where some input is a constant or the op has
+        more than two inputs; otherwise read from the input Values (the same
+        arrays; a float input's current value, so run backward before
+        rebinding parameters' data).
         """
         args = self._args
         if args is None:

@@ -103,12 +103,18 @@ class Dense(Module):
 
     def _input(self, x: Any) -> Any:
         """``x`` checked against the layer (an array or a Value) and cast to its dtype."""
-        if (type(x) is not np.ndarray or x.dtype.kind not in "biuf") and not isinstance(x, Value):
-            x = numeric_array(x, self.name)
-        shape = x.shape
+        if type(x) is Value or isinstance(x, Value):
+            d = x.data  # the array itself: Value's shape and dtype properties cost a call each
+            if type(d) is float:
+                d = np.asarray(d)
+        elif type(x) is np.ndarray and x.dtype.kind in "biuf":
+            d = x
+        else:
+            x = d = numeric_array(x, self.name)
+        shape = d.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(f"{self.name}: input has shape {shape}, expected (..., {self.in_features})")
-        xd, wd = x.dtype, self.weight.data.dtype
+        xd, wd = d.dtype, self.weight.data.dtype
         if xd is not wd and xd != wd:  # builtin dtypes are singletons: `is` settles the usual case
             x = x.astype(wd)
         return x

@@ -45,7 +45,8 @@ def _prediction(name: str, x: Any) -> Value:
 
 def _target(name: str, t: Any, pred: Value) -> Value | np.ndarray:
     """The target as a Value or an ndarray in the prediction's dtype and shape."""
-    if type(t) is np.ndarray and t.dtype is pred.dtype and t.shape == pred.shape:
+    pd = pred.data
+    if type(t) is np.ndarray and type(pd) is np.ndarray and t.dtype is pd.dtype and t.shape == pd.shape:
         return t  # the usual case, checked in one go
     if isinstance(t, Value):
         if t.shape != pred.shape:
