@@ -734,6 +734,8 @@ def _squared_error(p: Any, t: Any, scale: float) -> Any:
     """scale · Σ (p − t)² over every element: the sse (scale ½) and mse losses."""
     d = p - t
     total = np.vdot(d, d)
+    if type(total) is np.float64:
+        return scale * float(total)  # the same product, as the float a float64 scalar Value holds
     return total.dtype.type(scale) * total
 
 

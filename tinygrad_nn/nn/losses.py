@@ -90,14 +90,15 @@ def sse_loss(prediction: Any, target: Any, reduction: str = "sum") -> Value:
     its gradient is the summed one divided by N. ``"none"`` gives the
     elementwise ½ (O − t)².
     """
+    if reduction == "sum":  # the default first: a training loop's hot path
+        pred = prediction if type(prediction) is Value else _prediction("sse_loss", prediction)
+        return apply(ops.SQUARED_ERROR, pred, _target("sse_loss", target, pred), scale=0.5)
     _check_reduction("sse_loss", reduction)
     pred = _prediction("sse_loss", prediction)
     target = _target("sse_loss", target, pred)
     if reduction == "none":
         diff = pred - target
         return 0.5 * (diff * diff)
-    if reduction == "sum":
-        return apply(ops.SQUARED_ERROR, pred, target, scale=0.5)
     n = pred.shape[0] if pred.ndim else 1
     if n == 0:
         raise ValueError(f"sse_loss: the mean of an empty batch (shape {pred.shape}) is undefined")
