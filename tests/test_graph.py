@@ -147,6 +147,18 @@ def test_trace_reaches_the_gradients_backward_stores_and_changes_no_grad():
         assert grad_of[name] == pytest.approx(v.grad, rel=1e-12), name
 
 
+def test_trace_of_a_fused_layer_names_its_delta_and_matches_backward():
+    model = nn.Sequential(nn.Dense(2, 3, rng=0), nn.Sigmoid(), nn.Dense(3, 1, rng=1), nn.Tanh())
+    err = (model(np.array([[0.5, -1.0], [1.0, 2.0]])) ** 2).sum()
+    names = {"W1": model[0].weight, "b1": model[0].bias, "W2": model[2].weight}
+    text = graph.trace(err, names)
+    assert "linear_sigmoid(const" in text and "xᵀ @ δ, δ = g ⊙ O(1 − O)" in text
+    grad_of = {s.name: s.grad for s in graph.backward_steps(err, names)}
+    err.backward()
+    for name, v in names.items():
+        np.testing.assert_allclose(grad_of[name], v.grad, rtol=1e-12, err_msg=name)
+
+
 def test_trace_visits_each_node_after_all_of_its_consumers():
     f, names = _scalar_graph()
     steps = backward_steps(f, names)
