@@ -244,11 +244,8 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
         if op is None:
             continue
         out, args, params = node.data, node._args, node._params
-        if node._nary is not None:
-            _propagate(node, g, out, args, params, token, push)  # type: ignore[arg-type]  # n-ary: stored
-            continue
-        if params is not None:
-            _propagate(node, g, out, node._raw_inputs(), params, token, push)
+        if params is not None or node._nary is not None:
+            _propagate(node, g, out, node._raw_inputs() if args is None else args, params, token, push)
             continue
         # The hot path, for ops of one or two inputs without parameters (all
         # of a scalar graph; a fused op's node is always n-ary, see apply):

@@ -71,6 +71,8 @@ _ELEMENTWISE = frozenset(
      "relu", "leaky_relu", "softplus", "astype", "where"}
 )  # fmt: skip
 
+# A Dense layer fused with its activation (ops.fuse): its δ from the output, then linear's rules.
+_FUSED_DELTAS = {"linear_sigmoid": "O(1 − O)", "linear_tanh": "(1 − O²)", "linear_relu": "[O > 0]"}
 _FUSED_RULES = ("δ @ Wᵀ", "xᵀ @ δ", "δ summed over the batch")
 
 # For array edges whose Jacobian is not diagonal: what the VJP does, in words
@@ -78,10 +80,7 @@ _FUSED_RULES = ("δ @ Wᵀ", "xᵀ @ δ", "δ summed over the batch")
 _VJP_TEXT: dict[str, tuple[str, ...]] = {
     "matmul": ("g @ Bᵀ", "Aᵀ @ g"),
     "linear": ("g @ Wᵀ", "xᵀ @ g (Σ over the batch of O_i δ_j)", "g summed over the batch"),
-    **{  # a Dense layer fused with its activation: first its δ, then linear's rules
-        f"linear_{act}": tuple(f"{rule}, δ = g ⊙ {d}" for rule in _FUSED_RULES)
-        for act, d in (("sigmoid", "O(1 − O)"), ("tanh", "(1 − O²)"), ("relu", "[O > 0]"))
-    },
+    **{name: tuple(f"{rule}, δ = g ⊙ {d}" for rule in _FUSED_RULES) for name, d in _FUSED_DELTAS.items()},
     "sum": ("g copied back over the summed axes",),
     "mean": ("g / n copied back over the averaged axes",),
     "max": ("g routed to the maxima (shared among ties)",),
@@ -105,9 +104,7 @@ _ROLES: dict[str, tuple[str, ...]] = {
     "pow": ("base", "exponent"),
     "matmul": ("A", "B"),
     "linear": ("x", "W", "b"),
-    "linear_sigmoid": ("x", "W", "b"),
-    "linear_tanh": ("x", "W", "b"),
-    "linear_relu": ("x", "W", "b"),
+    **dict.fromkeys(_FUSED_DELTAS, ("x", "W", "b")),
     "where": ("x", "y"),
     "squared_error": ("prediction", "target"),
 }

@@ -139,7 +139,7 @@ class Optimizer:
             data = p.data
             if type(data) is float:
                 p.data = float(data - scale * direction)
-            elif data.size <= _SLICE:
+            elif data.size <= _SLICE:  # _sub_scaled's one-slice case, without the call
                 data -= scale * direction
             else:
                 _sub_scaled(data, scale, direction)
