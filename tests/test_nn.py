@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_nn import Value, nn, optim
+from tinygrad_nn import Value, nn, no_grad, optim
 
 
 class Net(nn.Module):
@@ -218,6 +218,26 @@ def test_dense_computes_x_w_plus_b():
     no_bias = nn.Dense(4, 3, bias=False, rng=0)
     assert no_bias.bias is None and [n for n, _ in no_bias.named_parameters()] == ["weight"]
     np.testing.assert_array_equal(no_bias(x).data, x @ no_bias.weight.data)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_dense_records_only_what_needs_a_gradient(fused):
+    """Frozen parameters, a constant or recorded input, no_grad: the node's inputs follow."""
+    model = nn.Sequential(nn.Dense(3, 2, rng=0), *([nn.Tanh()] if fused else []))
+    layer = model[0]
+    x = np.ones((4, 3))
+    assert [p is not None for p in model(x)._input_values()] == [False, True, True]
+    h = Value(x)
+    assert [p is not None for p in model(h)._input_values()] == [True, True, True]
+    layer.bias.requires_grad = False
+    out = model(h)
+    assert [p is not None for p in out._input_values()] == [True, True, False]
+    out.sum().backward()
+    assert layer.bias.grad is None and h.grad.shape == (4, 3) and layer.weight.grad.shape == (3, 2)
+    layer.weight.requires_grad = False
+    assert not model(x).requires_grad and model(h).requires_grad
+    with no_grad():
+        assert not model(h).requires_grad
 
 
 def test_dense_default_init_is_xavier_uniform_with_zero_bias():

@@ -14,7 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_nn import Value, concatenate, ops, stack, where
+from tinygrad_nn import Value, autograd, concatenate, ops, stack, where
 from tinygrad_nn.ops import OPS
 from tinygrad_nn.testing import arrays, broadcastable_shapes, shapes
 from tinygrad_nn.value import apply, apply1
@@ -149,6 +149,43 @@ linear_shapes = st.sampled_from(
 @given(linear_shapes.flatmap(lambda s: st.tuples(*(arrays(n) for n in s))))
 def test_linear(xwb):
     check(lambda x, w, b: apply(ops.LINEAR, x, w, b), *xwb)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_linear_joint_rule_equals_its_per_input_rules(dtype):
+    """The shortcut a Dense node takes in backward: the same arrays, bit for bit,
+    as the three rules followed by the engine's reshaping (the bias's batch sum)."""
+    rng = np.random.default_rng(5)
+    x, w, b, g = (rng.standard_normal(s).astype(dtype) for s in ((6, 4), (4, 3), (3,), (6, 3)))
+    out = ops.LINEAR.forward(x, w, b)
+    joint = ops.LINEAR.joint(g, (1, 1, 1), x, w, b)
+    for i, (got, like) in enumerate(zip(joint, (x, w, b), strict=True)):
+        want = autograd._conform(ops.LINEAR.vjps[i](g, out, x, w, b), like)
+        assert got.shape == like.shape and got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    skipped = ops.LINEAR.joint(g, (None, 1, None), x, w, b)
+    assert skipped[0] is None and skipped[2] is None and skipped[1].shape == w.shape
+
+
+@pytest.mark.parametrize(
+    "x, w, b",
+    [
+        (np.ones(4), np.ones((4, 3)), np.ones(3)),  # a single example
+        (np.ones((2, 6, 4)), np.ones((4, 3)), np.ones(3)),  # extra batch axes
+        (np.ones((6, 4)), np.ones((4, 3)), np.ones(1)),  # a bias that broadcasts
+        (np.ones((6, 4)), np.ones((4, 3), np.float32), np.ones(3, np.float32)),  # mixed dtypes
+        (np.ones((6, 4)), np.ones((4, 3)), 0.5),  # a number for the bias
+    ],
+)
+def test_linear_joint_rule_leaves_other_cases_to_the_per_input_rules(x, w, b):
+    g = np.ones(np.shape(ops.LINEAR.forward(x, w, b)))
+    assert ops.LINEAR.joint(g, (1, 1, 1), x, w, b) is None
+    # ... and the engine then gives each input a gradient of its own shape and dtype
+    vx, vw = Value(x), Value(w)
+    vb = Value(b) if isinstance(b, np.ndarray) else b
+    apply(ops.LINEAR, vx, vw, vb).sum().backward()
+    for v in (vx, vw, vb) if isinstance(vb, Value) else (vx, vw):
+        assert np.shape(v.grad) == v.shape and v.grad.dtype == v.dtype
 
 
 FUSED = {"linear_sigmoid": "sigmoid", "linear_tanh": "tanh", "linear_relu": "relu"}

@@ -155,18 +155,25 @@ def _propagate(
     else:  # a fused op: its shared stage once (a Dense layer's δ), then the inner op's rules
         g = op.pre(g, out)  # type: ignore[union-attr]
         rules = op.inner  # type: ignore[union-attr]
+    parents = node._input_values()
+    # The op's joint rule, when it has one and takes this case, gives every
+    # contribution at once, already of its input's shape and dtype.
+    joint = None if op.joint is None else op.joint(g, parents, *args)  # type: ignore[union-attr]
     i = -1
-    for p in node._input_values():  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
+    for p in parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
         i += 1
         if p is None:
             continue
-        rule = rules[i]
-        try:
-            c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
-        except (ZeroDivisionError, OverflowError):
-            c = _rule_ieee(rule, g, out, args, params)
-        if type(c) is not float or type(p.data) is not float:
-            c = _conform(c, p.data)
+        if joint is not None:
+            c = joint[i]
+        else:
+            rule = rules[i]
+            try:
+                c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
+            except (ZeroDivisionError, OverflowError):
+                c = _rule_ieee(rule, g, out, args, params)
+            if type(c) is not float or type(p.data) is not float:
+                c = _conform(c, p.data)
         prev = p._g
         p._g = c if prev is token else prev + c
         left = p._count - 1

@@ -43,9 +43,15 @@ class Op:
     ``pre(g, out)`` turns g into the gradient of the inner op's output once
     per node, and ``inner[i]`` takes it from there; ``vjps[i]`` is the two
     composed, for callers that want one input's rule on its own.
+
+    ``joint``, when set, is an optional shortcut for the backward pass:
+    ``joint(g, wanted, *inputs)`` (g after ``pre``) returns every input's
+    gradient at once, each already of its input's shape and dtype (None for
+    inputs whose ``wanted`` entry is None), or None to leave the case to the
+    per-input rules.
     """
 
-    __slots__ = ("name", "forward", "vjps", "describe_error", "variadic", "pre", "inner")
+    __slots__ = ("name", "forward", "vjps", "describe_error", "variadic", "pre", "inner", "joint")
 
     def __init__(
         self,
@@ -62,6 +68,7 @@ class Op:
         self.variadic = variadic
         self.pre: Callable[[Any, Any], Any] | None = None
         self.inner: Sequence[Rule] = self.vjps
+        self.joint: Callable[..., Any] | None = None
 
     def rule(self, i: int) -> Rule:
         """The VJP rule for input ``i``."""
@@ -692,6 +699,25 @@ LINEAR = defop("linear", _linear,
                error=_linear_error)  # fmt: skip
 
 
+def _linear_joint(g: Any, wanted: Sequence[Any], x: Any, w: Any, b: Any) -> Any:
+    """All three VJPs of ``x @ w + b`` at once when x and w are matrices and b a
+    vector of one dtype (a Dense layer's node), else None."""
+    if not (type(x) is np.ndarray and type(w) is np.ndarray and type(b) is np.ndarray):
+        return None
+    dt = x.dtype
+    if x.ndim != 2 or w.ndim != 2 or b.shape != w.shape[1:] or w.dtype is not dt or b.dtype is not dt:
+        return None  # (a bias that broadcasts, such as shape (1,), needs the general rule)
+    # g has the output's shape (batch, out) and dtype: each product has its input's.
+    return (
+        None if wanted[0] is None else _dot(g, w.T),
+        None if wanted[1] is None else _dot(x.T, g),
+        None if wanted[2] is None else sum_rows(g),
+    )
+
+
+LINEAR.joint = _linear_joint
+
+
 def fuse(name: str, inner: Op, outer: Op, forward: Callable[..., Any]) -> Op:
     """Register the op ``outer(inner(...))`` as one node; ``forward`` computes it.
 
@@ -711,7 +737,7 @@ def fuse(name: str, inner: Op, outer: Op, forward: Callable[..., Any]) -> Op:
         return lambda g, out, *args, **params: rule(pre(g, out), out, *args, **params)
 
     op = Op(name, forward, [composed(rule) for rule in inner.vjps], inner.describe_error)
-    op.pre, op.inner = pre, inner.vjps
+    op.pre, op.inner, op.joint = pre, inner.vjps, inner.joint
     OPS[name] = op
     return op
 

@@ -200,6 +200,41 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
     return v
 
 
+def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
+    """:func:`apply` unrolled for a layer's ``op(x, w, b)``: ``w`` and ``b`` are
+    Values holding arrays (a Dense layer's parameters), ``x`` a Value or an
+    ndarray (checked by the layer). The same node, without apply's loop over
+    arbitrary operands."""
+    if type(x) is Value or isinstance(x, Value):
+        xd = x.data
+        px = x if x.requires_grad else None
+    else:
+        xd, px = x, None
+    wd, bd = w.data, b.data
+    try:
+        out = op.forward(xd, wd, bd)
+    except (ValueError, IndexError) as exc:
+        raise _fail(op, exc, (xd, wd, bd), {}) from None
+    if type(out) is not np.ndarray or out.ndim == 0:
+        out = _as_data(out)
+    v = _alloc(Value)
+    v.data = out
+    v.grad = None
+    v._g = None
+    pw = w if w.requires_grad else None
+    pb = b if b.requires_grad else None
+    if (px is not None or pw is not None or pb is not None) and grad_mode._enabled:
+        v.requires_grad = True
+        v._op = op
+        v._params = v._a = v._b = None
+        v._nary = (px, pw, pb)
+        v._args = (xd, wd, bd)
+    else:
+        v.requires_grad = False
+        v._op = None
+    return v
+
+
 def apply1(op: Op, a: Value) -> Value:
     """:func:`apply` for a parameter-free unary op on a Value."""
     ad = a.data

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..value import Value, apply, numeric_array
+from ..value import Value, apply_layer, numeric_array
 from . import init as init_
 from .activations import ReLU, Sigmoid, Tanh
 from .module import Module, Parameter
@@ -99,7 +99,7 @@ class Dense(Module):
         x = self._input(x)
         if self.bias is None:
             return x @ self.weight
-        return apply(ops.LINEAR, x, self.weight, self.bias)  # x @ w + b as one node
+        return apply_layer(ops.LINEAR, x, self.weight, self.bias)  # x @ w + b as one node
 
     def _input(self, x: Any) -> Any:
         """``x`` checked against the layer (an array or a Value) and cast to its dtype."""
@@ -132,7 +132,7 @@ class Dense(Module):
         x = self._input(x)
         if self.bias is None:
             return activation(x @ self.weight)
-        return apply(op, x, self.weight, self.bias)
+        return apply_layer(op, x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         text = (
