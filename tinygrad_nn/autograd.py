@@ -99,14 +99,14 @@ def _seed(root: Value, grad: Any) -> Any:
             "from constants, or was computed under no_grad)"
         )
     if grad is None:
-        if root.size != 1:
+        data = root.data
+        if type(data) is float:
+            return 1.0
+        if data.size != 1:
             raise ValueError(
                 f"backward: grad can be omitted only for a single-element output; this Value has "
                 f"shape {root.shape}. Pass grad= of that shape, or reduce it first (e.g. .sum())"
             )
-        data = root.data
-        if type(data) is float:
-            return 1.0
         return np.array(1.0, data.dtype) if data.ndim == 0 else np.ones_like(data)  # np.array: 5x faster
     if isinstance(grad, Value):
         grad = grad.data

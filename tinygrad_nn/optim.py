@@ -120,18 +120,23 @@ class Optimizer:
         A gradient of another dtype is cast to its parameter's (the state
         buffers keep the parameter's dtype).
         """
-        work = []
-        for i, p in enumerate(self.params):
+        params = self.params
+        grads: list[Any] = []  # grads[i] for params[i], checked (None: no update)
+        for p in params:
             g = p.grad
+            if g is not None:
+                data = p.data
+                if not (type(g) is np.ndarray and type(data) is np.ndarray and g.shape == data.shape
+                        and g.dtype is data.dtype):  # fmt: skip
+                    g = self._conform_grad(len(grads), g, data)  # anything but the usual case
+            grads.append(g)
+        lr = self._plain_lr()
+        i = -1
+        for p in params:  # an index rather than zip() or tuples: small models notice either
+            i += 1
+            g = grads[i]
             if g is None:
                 continue
-            data = p.data
-            if not (type(g) is np.ndarray and type(data) is np.ndarray and g.shape == data.shape
-                    and g.dtype is data.dtype):  # fmt: skip
-                g = self._conform_grad(i, g, data)  # anything but the usual case
-            work.append((i, p, g))
-        lr = self._plain_lr()
-        for i, p, g in work:
             if lr is None:
                 scale, direction = self._update(p, g, self.state[i])
             else:
