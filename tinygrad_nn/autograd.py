@@ -62,7 +62,8 @@ def _count_consumers(root: Value) -> object:
                     else:
                         p._g = token
                         p._count = 1
-                        push(p)
+                        if p._op is not None:  # a leaf has nothing to count (a layer's parameters)
+                            push(p)
     return token
 
 

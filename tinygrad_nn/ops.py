@@ -778,7 +778,8 @@ def _scaled_difference(g: Any, p: Any, t: Any, factor: float) -> Any:
     k = g * factor
     d = p - t
     if type(d) is np.ndarray and d.ndim:  # then g was raw: k is a number
-        d *= k  # d is a fresh temporary of the result's shape
+        if k != 1.0:  # 1 for the sse loss seeded with 1: x · 1 is x exactly, so skip a pass
+            d *= k  # d is a fresh temporary of the result's shape
         return d
     return k * d
 
