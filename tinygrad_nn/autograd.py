@@ -177,10 +177,11 @@ def _propagate(
                 c = _conform(c, p.data)
         prev = p._g
         p._g = c if prev is token else prev + c
-        left = p._count - 1
-        p._count = left
-        if left == 0:
+        left = p._count
+        if left == 1:  # its last consumer: ready (the count is not read again)
             push(p)
+        else:
+            p._count = left - 1
 
 
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
@@ -251,13 +252,13 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
-        out, args, params = node.data, node._args, node._params
-        if params is not None or node._nary is not None:
-            _propagate(node, g, out, node._raw_inputs() if args is None else args, params, token, push)
+        out, args = node.data, node._args
+        if node._nary is not None:  # more than two inputs, or parameters (see apply)
+            _propagate(node, g, out, node._raw_inputs() if args is None else args, node._params, token, push)
             continue
         # The hot path, for ops of one or two inputs without parameters (all
-        # of a scalar graph; a fused op's node is always n-ary, see apply):
-        # direct rule calls, and _propagate's accumulation
+        # of a scalar graph; fused ops and ops with parameters are n-ary, see
+        # apply): direct rule calls, and _propagate's accumulation
         # written out for each input; a call per edge cost about 20% of a
         # scalar backward pass.
         a, b = node._a, node._b
@@ -274,28 +275,30 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
                 c = rules[0](g, out, ad, bd)
         except (ZeroDivisionError, OverflowError):
             c = _rule_ieee(rules[0], g, out, (ad,) if b is None and args is None else (ad, bd), None)
-        if a is not None:
-            if type(c) is not float or type(a.data) is not float:
-                c = _conform(c, a.data)
+        if a is not None:  # ad and bd are a's and b's data
+            if type(c) is not float or type(ad) is not float:
+                c = _conform(c, ad)
             prev = a._g
             a._g = c if prev is token else prev + c
-            left = a._count - 1
-            a._count = left
-            if left == 0:
+            left = a._count
+            if left == 1:  # its last consumer: ready (the count is not read again)
                 push(a)
+            else:
+                a._count = left - 1
         if b is not None:
             try:
                 c = rules[1](g, out, ad, bd)
             except (ZeroDivisionError, OverflowError):
                 c = _rule_ieee(rules[1], g, out, (ad, bd), None)
-            if type(c) is not float or type(b.data) is not float:
-                c = _conform(c, b.data)
+            if type(c) is not float or type(bd) is not float:
+                c = _conform(c, bd)
             prev = b._g
             b._g = c if prev is token else prev + c
-            left = b._count - 1
-            b._count = left
-            if left == 0:
+            left = b._count
+            if left == 1:  # its last consumer: ready (the count is not read again)
                 push(b)
+            else:
+                b._count = left - 1
     return found
 
 

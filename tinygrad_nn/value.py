@@ -185,7 +185,9 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
         v.requires_grad = True
         v._op = op
         v._params = params or None
-        if len(parents) <= 2 and op.pre is None:  # a fused op always goes the n-ary way
+        # Ops with parameters and fused ops always go the n-ary way: backward
+        # then needs one test to tell them from the plain one- and two-input ops.
+        if len(parents) <= 2 and not params and op.pre is None:
             v._a = parents[0]
             v._b = parents[1] if len(parents) == 2 else None
             v._nary = None
@@ -271,22 +273,17 @@ def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], V
     forward = op.forward
 
     def method(self: Value, other: Any) -> Value:
-        if reflected:
-            a, b = other, self
+        ad = self.data  # self is a Value: only the other operand needs a look
+        pa = self if self.requires_grad else None
+        if type(other) is Value or isinstance(other, Value):
+            bd = other.data
+            pb = other if other.requires_grad else None
         else:
-            a, b = self, other
-        if type(a) is Value or isinstance(a, Value):
-            ad = a.data
-            pa = a if a.requires_grad else None
-        else:
-            ad = a if type(a) is float else _constant(a, op.name)
-            pa = None
-        if type(b) is Value or isinstance(b, Value):
-            bd = b.data
-            pb = b if b.requires_grad else None
-        else:
-            bd = b if type(b) is float else _constant(b, op.name)
+            bd = other if type(other) is float else _constant(other, op.name)
             pb = None
+        if reflected:  # other op self
+            ad, bd = bd, ad
+            pa, pb = pb, pa
         if _LEGACY_PROMOTION and (type(ad) is float) is not (type(bd) is float):
             ad, bd = _weak_float(ad, bd)
         try:
@@ -339,7 +336,8 @@ class Value:
     #   _op      the Op;
     #   _a, _b   the inputs of a one- or two-input op: a Value that receives a
     #            gradient, or None for a constant (and _b for a unary op);
-    #   _nary    instead, a tuple of all inputs for an op with more than two;
+    #   _nary    instead, a tuple of all inputs for an op with more than two,
+    #            with parameters, or fused (the engine's general path);
     #   _args    the raw inputs, stored when some input is a constant or the
     #            op is n-ary (otherwise they are the inputs' .data; see _raw_inputs);
     #   _params  the op's keyword parameters, or None.
