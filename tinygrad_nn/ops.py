@@ -44,11 +44,11 @@ class Op:
     per node, and ``inner[i]`` takes it from there; ``vjps[i]`` is the two
     composed, for callers that want one input's rule on its own.
 
-    ``joint``, when set, is an optional shortcut for the backward pass:
-    ``joint(g, wanted, *inputs)`` (g after ``pre``) returns every input's
-    gradient at once, each already of its input's shape and dtype (None for
-    inputs whose ``wanted`` entry is None), or None to leave the case to the
-    per-input rules.
+    ``joint``, when set (parameter-free ops only), is an optional shortcut
+    for the backward pass: ``joint(g, wanted, *inputs)`` (g after ``pre``)
+    returns every input's gradient at once, each already of its input's
+    shape and dtype (None for inputs whose ``wanted`` entry is None), or None
+    to leave the case to the per-input rules.
     """
 
     __slots__ = ("name", "forward", "vjps", "describe_error", "variadic", "pre", "inner", "joint")
