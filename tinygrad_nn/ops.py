@@ -658,7 +658,8 @@ def _both_matrices(a: Any, b: Any) -> bool:
 
 def _linear(x: Any, w: Any, b: Any) -> Any:
     z = _dot(x, w) if _both_matrices(x, w) else x @ w
-    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype is b.dtype and z.ndim >= b.ndim:
+    # (+= would cast a wider b down to z's dtype; a b of more axes than z raises, below)
+    if type(z) is np.ndarray and type(b) is np.ndarray and z.dtype is b.dtype:
         try:
             z += b  # z is a fresh array: add the bias in place
             return z
