@@ -650,8 +650,6 @@ SOFTPLUS = defop("softplus", _softplus, lambda g, out, x: g * _sigmoid_of(x))
 # dominates small networks (see benchmarks/README.md).
 
 
-
-
 def _both_matrices(a: Any, b: Any) -> bool:
     return type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2
 
