@@ -180,12 +180,20 @@ def test_linear_joint_rule_equals_its_per_input_rules(dtype):
 def test_linear_joint_rule_leaves_other_cases_to_the_per_input_rules(x, w, b):
     g = np.ones(np.shape(ops.LINEAR.forward(x, w, b)))
     assert ops.LINEAR.joint(g, (1, 1, 1), x, w, b) is None
-    # ... and the engine then gives each input a gradient of its own shape and dtype
+    # ... and the engine then gives each input the gradient of Σ(x @ w + b), of its own shape and dtype
     vx, vw = Value(x), Value(w)
     vb = Value(b) if isinstance(b, np.ndarray) else b
     apply(ops.LINEAR, vx, vw, vb).sum().backward()
-    for v in (vx, vw, vb) if isinstance(vb, Value) else (vx, vw):
-        assert np.shape(v.grad) == v.shape and v.grad.dtype == v.dtype
+    rows = x.reshape(-1, x.shape[-1])
+    want = {
+        "x": np.broadcast_to(w.sum(axis=1), x.shape),
+        "w": np.broadcast_to(rows.sum(axis=0)[:, None], w.shape),
+        "b": np.full(np.shape(b), g.size / max(np.size(b), 1)),
+    }
+    for name, v in zip("xwb", (vx, vw, vb), strict=True):
+        if isinstance(v, Value):
+            assert np.shape(v.grad) == v.shape and v.grad.dtype == v.dtype
+            np.testing.assert_allclose(v.grad, want[name], rtol=1e-6)
 
 
 FUSED = {"linear_sigmoid": "sigmoid", "linear_tanh": "tanh", "linear_relu": "relu"}
