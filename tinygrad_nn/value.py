@@ -144,10 +144,11 @@ def _forward_ieee(op: Op, raws: Sequence[Any], params: dict[str, Any]) -> Any:
     return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
 
 
-# apply, apply1 and binary_operator share one job: unwrap the operands, run
-# the forward, wrap the result, and record the op when some operand requires
-# grad. apply1 and binary_operator are the same code unrolled for the hot
-# parameter-free unary ops and for Value's binary operators.
+# apply, apply_layer, apply1 and binary_operator share one job: unwrap the
+# operands, run the forward, wrap the result, and record the op when some
+# operand requires grad. The last three are the same code unrolled for a
+# Dense layer's node, for the hot parameter-free unary ops and for Value's
+# binary operators.
 
 
 def apply(op: Op, *args: Any, **params: Any) -> Value:
