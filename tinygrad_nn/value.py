@@ -176,12 +176,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
         raise _fail(op, exc, raws, params) from None
     except (ZeroDivisionError, OverflowError):
         out = _forward_ieee(op, raws, params)
-    if type(out) is not np.ndarray or out.ndim == 0:
-        out = _as_data(out)
-    v = _alloc(Value)
-    v.data = out
-    v.grad = None
-    v._g = None
+    v = _new(out if type(out) is np.ndarray and out.ndim else _as_data(out))  # a constant, unless:
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
@@ -191,15 +186,11 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
         if len(parents) <= 2 and not params and op.pre is None:
             v._a = parents[0]
             v._b = parents[1] if len(parents) == 2 else None
-            v._nary = None
-            v._args = tuple(raws) if constants else None
+            if constants:
+                v._args = tuple(raws)
         else:
-            v._a = v._b = None
             v._nary = tuple(parents)
             v._args = tuple(raws)  # one tuple more saves rebuilding it from the inputs in backward
-    else:
-        v.requires_grad = False
-        v._op = None  # a constant: the engine never reads its other fields
     return v
 
 
@@ -218,23 +209,14 @@ def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
         out = op.forward(xd, wd, bd)
     except (ValueError, IndexError) as exc:
         raise _fail(op, exc, (xd, wd, bd), {}) from None
-    if type(out) is not np.ndarray or out.ndim == 0:
-        out = _as_data(out)
-    v = _alloc(Value)
-    v.data = out
-    v.grad = None
-    v._g = None
+    v = _new(out if type(out) is np.ndarray and out.ndim else _as_data(out))  # a constant, unless:
     pw = w if w.requires_grad else None
     pb = b if b.requires_grad else None
     if (px is not None or pw is not None or pb is not None) and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
-        v._params = v._a = v._b = None
         v._nary = (px, pw, pb)
         v._args = (xd, wd, bd)
-    else:
-        v.requires_grad = False
-        v._op = None
     return v
 
 
