@@ -38,14 +38,14 @@ def _count_consumers(root: Value) -> object:
         if node._op is None:
             continue
         # Unrolled for the two input slots: a loop over (a, b) costs a third more.
-        p = node._a
-        if p is not None:
-            if p._g is token:
-                p._count += 1
+        a = node._a
+        if a is not None:
+            if a._g is token:
+                a._count += 1
             else:
-                p._g = token
-                p._count = 1
-                push(p)
+                a._g = token
+                a._count = 1
+                push(a)
         p = node._b
         if p is not None:
             if p._g is token:
@@ -54,8 +54,8 @@ def _count_consumers(root: Value) -> object:
                 p._g = token
                 p._count = 1
                 push(p)
-        if node._nary is not None:
-            for p in node._nary:
+        elif a is None:  # n-ary: its inputs lead its _args (see Value)
+            for p in node._args[0]:  # type: ignore[index]
                 if p is not None:
                     if p._g is token:
                         p._count += 1
@@ -143,23 +143,29 @@ def _rule_ieee(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) 
 
 
 def _propagate(
-    node: Value, g: Any, out: Any, args: tuple[Any, ...], params: Any, token: object, push: Any
+    op: ops.Op,
+    parents: tuple[Value | None, ...],
+    g: Any,
+    out: Any,
+    args: tuple[Any, ...],
+    params: Any,
+    token: object,
+    push: Any,
 ) -> None:
-    """Send ``node``'s gradient ``g`` to each of its inputs through the op's VJP rules.
+    """Send the gradient ``g`` of a node (``op``'s output ``out``) to each of
+    its inputs, ``parents``, through the op's VJP rules.
 
     Each contribution is added to the input's pending gradient (``token``: none
     yet); once every consumer of an input has sent its part, it is ready (``push``).
     """
-    op = node._op
-    if op.pre is None:  # type: ignore[union-attr]
-        rules = op.vjps  # type: ignore[union-attr]
+    if op.pre is None:
+        rules = op.vjps
     else:  # a fused op: its shared stage once (a Dense layer's δ), then the inner op's rules
-        g = op.pre(g, out)  # type: ignore[union-attr]
-        rules = op.inner  # type: ignore[union-attr]
-    parents = node._input_values()
+        g = op.pre(g, out)
+        rules = op.inner
     # The op's joint rule, when it has one and takes this case, gives every
     # contribution at once, already of its input's shape and dtype.
-    joint = None if op.joint is None else op.joint(g, parents, *args)  # type: ignore[union-attr]
+    joint = None if op.joint is None else op.joint(g, parents, *args)
     i = -1
     for p in parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
         i += 1
@@ -240,7 +246,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             if id(node) in wanted:
                 found[id(node)] = g
         elif node.grad is None:
-            if type(g) is np.ndarray:
+            if type(g) is not float:  # an array (tested this way: np.ndarray is a slow module lookup)
                 # A leaf's .grad must not alias another node's (users and
                 # optimizers may change it in place); intermediates may share.
                 if op is None and (g.base is not None or id(g) in stored):
@@ -252,16 +258,16 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
-        out, args = node.data, node._args
-        if node._nary is not None:  # more than two inputs, or parameters (see apply)
-            _propagate(node, g, out, node._raw_inputs() if args is None else args, node._params, token, push)
+        out, args, a, b = node.data, node._args, node._a, node._b
+        if a is None and b is None:  # n-ary: more than two inputs, parameters, or fused (see Value)
+            inputs, raws, params = args  # type: ignore[misc]
+            _propagate(op, inputs, g, out, raws, params, token, push)
             continue
         # The hot path, for ops of one or two inputs without parameters (all
         # of a scalar graph; fused ops and ops with parameters are n-ary, see
         # apply): direct rule calls, and _propagate's accumulation
         # written out for each input; a call per edge cost about 20% of a
         # scalar backward pass.
-        a, b = node._a, node._b
         rules = op.vjps
         try:
             if args is not None:  # two inputs, one of them a constant
@@ -275,8 +281,10 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
                 c = rules[0](g, out, ad, bd)
         except (ZeroDivisionError, OverflowError):
             c = _rule_ieee(rules[0], g, out, (ad,) if b is None and args is None else (ad, bd), None)
+        # A rule returns a Python float only for an input whose data is one
+        # (see Op), so a float contribution needs no conforming.
         if a is not None:  # ad and bd are a's and b's data
-            if type(c) is not float or type(ad) is not float:
+            if type(c) is not float:
                 c = _conform(c, ad)
             prev = a._g
             a._g = c if prev is token else prev + c
@@ -290,7 +298,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
                 c = rules[1](g, out, ad, bd)
             except (ZeroDivisionError, OverflowError):
                 c = _rule_ieee(rules[1], g, out, (ad, bd), None)
-            if type(c) is not float or type(bd) is not float:
+            if type(c) is not float:
                 c = _conform(c, bd)
             prev = b._g
             b._g = c if prev is token else prev + c
@@ -328,7 +336,7 @@ def _walk_recorded(order: list[Value], root: Value, seed: Any, wanted: set[int] 
             for i, p in enumerate(parents):
                 if p is None:
                     continue
-                rule, params = op.vjps[i], node._params
+                rule, params = op.vjps[i], node._op_params()
                 c = rule(g, node, *args) if params is None else rule(g, node, *args, **params)
                 if not isinstance(c, Value):
                     c = Value(_conform(c, p.data), requires_grad=False)

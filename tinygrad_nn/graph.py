@@ -334,7 +334,7 @@ def _call_rule(rule: Callable[..., Any], g: Any, out: Any, args: tuple[Any, ...]
 
 def _local(node: Value, i: int, rule: Callable[..., Any], p: Value) -> tuple[Any, str]:
     """The local derivative ∂node/∂input_i (its value where it is compact, else None) and its text."""
-    args, params, out = node._raw_inputs(), node._params, node.data
+    args, params, out = node._raw_inputs(), node._op_params(), node.data
     op = node.op or ""
     if node.size == 1:
         # A single-element node's Jacobian is one row: its VJP with g = 1.
@@ -385,7 +385,7 @@ def backward_steps(root: Value, names: Names = None) -> list[TraceStep]:
                 if p is None:
                     continue
                 rule = node._op.vjps[i]
-                contribution = _conform(_call_rule(rule, g, node.data, raws, node._params), p.data)
+                contribution = _conform(_call_rule(rule, g, node.data, raws, node._op_params()), p.data)
                 local, text = _local(node, i, rule, p)
                 prev = pending.get(id(p))
                 total = contribution if prev is None else prev + contribution

@@ -35,7 +35,10 @@ Rule = Callable[..., Any]
 class Op:
     """A differentiable primitive: ``forward(*raw_inputs, **params)`` and VJP rules.
 
-    ``vjps[i](g, out, *inputs, **params)`` returns the gradient for input ``i``.
+    ``vjps[i](g, out, *inputs, **params)`` returns the gradient for input ``i``:
+    anything that broadcasts to the input (the engine sums it down to the
+    input's shape and casts it to its dtype), but a Python float only when
+    the input itself is one (the backward pass takes a float as final).
     Variadic ops (``concatenate``, ``stack``) give one rule that also takes the
     input's position first: ``rule(i, g, out, *inputs, **params)``.
 
