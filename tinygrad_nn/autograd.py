@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .ops import _ndarray
 from .value import Value, _as_data, _constant
 
 
@@ -123,7 +124,7 @@ def _conform(c: Any, like: Any) -> Any:
         if type(c) is float:
             return c
         return float(np.sum(c))
-    if type(c) is not np.ndarray:
+    if type(c) is not _ndarray:
         c = np.asarray(c)
     if c.shape != like.shape:
         if c.ndim == like.ndim + 1 and c.shape[1:] == like.shape:

@@ -22,6 +22,7 @@ import numpy as np
 
 from .checkpoint import CheckpointError
 from .nn.module import Module
+from .ops import _ndarray
 from .value import Value
 
 __all__ = ["SGD", "Adam", "Optimizer"]
@@ -52,11 +53,7 @@ _SLICE = 1 << 16
 def _sub_scaled(p: np.ndarray, scale: float, d: Any) -> None:
     """p -= scale * d in place, element for element the same arithmetic, with a
     temporary of at most ``_SLICE`` elements (512 KiB in float64)."""
-    if (
-        type(d) is not np.ndarray
-        or d.shape != p.shape
-        or not (p.flags.c_contiguous and d.flags.c_contiguous)
-    ):
+    if type(d) is not _ndarray or d.shape != p.shape or not (p.flags.c_contiguous and d.flags.c_contiguous):
         p -= scale * d
         return
     flat_p, flat_d = p.reshape(-1), d.reshape(-1)  # views: both are contiguous
@@ -126,7 +123,7 @@ class Optimizer:
             g = p.grad
             if g is not None:
                 data = p.data
-                if not (type(g) is np.ndarray and type(data) is np.ndarray and g.shape == data.shape
+                if not (type(g) is _ndarray and type(data) is _ndarray and g.shape == data.shape
                         and g.dtype is data.dtype):  # fmt: skip
                     g = self._conform_grad(len(grads), g, data)  # anything but the usual case
             grads.append(g)

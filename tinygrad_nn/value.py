@@ -28,7 +28,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import grad_mode, ops
-from .ops import Op
+from .ops import Op, _ndarray
 
 ArrayLike = Union[float, int, Sequence[Any], np.ndarray, np.generic, "Value"]
 
@@ -55,7 +55,7 @@ def _as_data(out: Any) -> Any:
     t = type(out)
     if t is float:
         return out
-    if t is np.ndarray:
+    if t is _ndarray:
         return float(out) if out.ndim == 0 and out.dtype == _F64 else out
     if t is np.float64 or t is int or t is bool:
         return float(out)
@@ -108,7 +108,7 @@ def _constant(x: Any, name: str) -> Any:
     t = type(x)
     if t is float or t is int:
         return x
-    if t is np.ndarray:
+    if t is _ndarray:
         if x.dtype.kind in "biuf":
             return x
     elif isinstance(x, (numbers.Real, np.generic, list, tuple)) and not isinstance(x, (str, bytes)):
@@ -166,7 +166,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
                 needs_grad = True
                 parents.append(a)
                 continue
-        elif type(a) is np.ndarray and a.dtype.kind in "fiub":  # _constant's first case, without the call
+        elif type(a) is _ndarray and a.dtype.kind in "fiub":  # _constant's first case, without the call
             raws.append(a)
         else:
             raws.append(_constant(a, op.name))
@@ -178,7 +178,7 @@ def apply(op: Op, *args: Any, **params: Any) -> Value:
         raise _fail(op, exc, raws, params) from None
     except (ZeroDivisionError, OverflowError):
         out = _forward_ieee(op, raws, params)
-    v = _new(out if type(out) is np.ndarray and out.ndim else _as_data(out))  # a constant, unless:
+    v = _new(out if type(out) is _ndarray and out.ndim else _as_data(out))  # a constant, unless:
     if needs_grad and grad_mode._enabled:
         v.requires_grad = True
         v._op = op
@@ -209,7 +209,7 @@ def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
         out = op.forward(xd, wd, bd)
     except (ValueError, IndexError) as exc:
         raise _fail(op, exc, (xd, wd, bd), {}) from None
-    v = _new(out if type(out) is np.ndarray and out.ndim else _as_data(out))  # a constant, unless:
+    v = _new(out if type(out) is _ndarray and out.ndim else _as_data(out))  # a constant, unless:
     pw = w if w.requires_grad else None
     pb = b if b.requires_grad else None
     if (px is not None or pw is not None or pb is not None) and grad_mode._enabled:
@@ -227,7 +227,7 @@ def apply1(op: Op, a: Value) -> Value:
     except (ZeroDivisionError, OverflowError):
         out = _forward_ieee(op, (ad,), {})
     t = type(out)
-    if t is not float and (t is not np.ndarray or out.ndim == 0):
+    if t is not float and (t is not _ndarray or out.ndim == 0):
         out = _as_data(out)
     v = _alloc(Value)
     v.data = out
@@ -275,7 +275,7 @@ def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], V
         except (ZeroDivisionError, OverflowError):
             out = _forward_ieee(op, (ad, bd), {})
         t = type(out)
-        if t is not float and (t is not np.ndarray or out.ndim == 0):
+        if t is not float and (t is not _ndarray or out.ndim == 0):
             out = _as_data(out)
         v = _alloc(Value)
         v.data = out

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import ops
+from ..ops import _ndarray
 from ..value import Value, apply_layer, numeric_array
 from . import init as init_
 from .activations import ReLU, Sigmoid, Tanh
@@ -107,7 +108,7 @@ class Dense(Module):
             d = x.data  # the array itself: Value's shape and dtype properties cost a call each
             if type(d) is float:
                 d = np.asarray(d)
-        elif type(x) is np.ndarray and x.dtype.kind in "biuf":
+        elif type(x) is _ndarray and x.dtype.kind in "biuf":
             d = x
         else:
             x = d = numeric_array(x, self.name)
