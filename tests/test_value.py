@@ -313,6 +313,36 @@ def test_mixed_precision_grads_keep_each_dtype():
     assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
 
 
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow"])
+@pytest.mark.parametrize(
+    "other",
+    [np.full(3, 1.5), np.full((2, 3), 1.5, dtype=np.float32), np.array(1.5, dtype=np.float32), 1.5],
+    ids=["array", "float32 matrix", "float32 0-d", "float"],
+)
+def test_each_gradient_has_the_kind_of_its_input(op, other):
+    # The walk takes a Python float contribution as final (Op's contract: a rule
+    # returns a float only for a float input); everything else is conformed.
+    for reflected in (False, True):
+        s, o = Value(0.75), Value(other)
+        out = getattr(s, f"__r{op}__" if reflected else f"__{op}__")(o)
+        (out if out.size == 1 else out.sum()).backward()
+        assert type(s.grad) is float
+        if type(o.data) is float:
+            assert type(o.grad) is float
+        else:
+            assert type(o.grad) is np.ndarray
+            assert o.grad.shape == o.data.shape and o.grad.dtype == o.data.dtype
+
+
+def test_numpy_scalar_constants_and_dot_products_send_back_their_inputs_kind():
+    w = Value(0.75)
+    (np.float64(2.0) * w + w * np.float32(3.0) + np.array(1.0) * w).backward()
+    assert type(w.grad) is float and w.grad == 6.0
+    u, v = Value(np.ones(3)), Value(np.arange(3.0))
+    (u @ v).backward()
+    assert type(u.grad) is np.ndarray and u.grad.tolist() == [0.0, 1.0, 2.0]
+
+
 # -- numerics --------------------------------------------------------------------
 
 
