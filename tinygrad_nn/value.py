@@ -313,7 +313,7 @@ class Value:
     classic backprop derivation.
     """
 
-    # What a recorded op keeps (all None on leaves and constants):
+    # What a recorded op keeps (unused on leaves and constants):
     #   _op      the Op;
     #   _a, _b   the inputs of an op of one or two inputs without parameters:
     #            a Value that receives a gradient, or None for a constant (and
