@@ -247,7 +247,7 @@ def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -
             if id(node) in wanted:
                 found[id(node)] = g
         elif node.grad is None:
-            if type(g) is not float:  # an array (tested this way: np.ndarray is a slow module lookup)
+            if type(g) is _ndarray:
                 # A leaf's .grad must not alias another node's (users and
                 # optimizers may change it in place); intermediates may share.
                 if op is None and (g.base is not None or id(g) in stored):

@@ -394,23 +394,24 @@ class Value:
     def _raw_inputs(self) -> tuple[Any, ...]:
         """The raw data the op that made this Value was applied to (its VJP rules' inputs).
 
-        Stored at forward time where some input is a constant or the op has
-        more than two inputs; otherwise read from the input Values (the same
-        arrays; a float input's current value, so run backward before
-        rebinding parameters' data).
+        Stored at forward time where some input is a constant or the node is
+        n-ary; otherwise read from the input Values (the same arrays; a float
+        input's current value, so run backward before rebinding parameters' data).
         """
         args = self._args
         if args is None:
             return tuple([p.data for p in self._input_values()])  # type: ignore[union-attr]
-        if self._a is None and self._b is None:  # n-ary
-            return args[1]
-        return args
+        nary = self._nary()
+        return args if nary is None else nary[1]
 
     def _op_params(self) -> dict[str, Any] | None:
         """The recorded op's keyword parameters as its VJP rules take them, or None."""
-        if self._a is None and self._b is None and self._args is not None:  # n-ary
-            return self._args[2]
-        return None
+        nary = self._nary()
+        return None if nary is None else nary[2]
+
+    def _nary(self) -> tuple[Any, ...] | None:
+        """An n-ary node's (inputs, raw inputs, parameters), else None (see the slots)."""
+        return self._args if self._a is None and self._b is None else None
 
     @property
     def params(self) -> dict[str, Any]:
