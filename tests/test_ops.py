@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_nn import Value, autograd, concatenate, ops, stack, where
+from tinygrad_nn._fast import fused
 from tinygrad_nn.ops import OPS
 from tinygrad_nn.testing import arrays, broadcastable_shapes, shapes
-from tinygrad_nn.value import apply, apply1
+from tinygrad_nn.value import apply
 
 EPS = 1e-6
 
@@ -148,7 +149,7 @@ linear_shapes = st.sampled_from(
 
 @given(linear_shapes.flatmap(lambda s: st.tuples(*(arrays(n) for n in s))))
 def test_linear(xwb):
-    check(lambda x, w, b: apply(ops.LINEAR, x, w, b), *xwb)
+    check(lambda x, w, b: apply(fused.LINEAR, x, w, b), *xwb)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -157,13 +158,13 @@ def test_linear_joint_rule_equals_its_per_input_rules(dtype):
     as the three rules followed by the engine's reshaping (the bias's batch sum)."""
     rng = np.random.default_rng(5)
     x, w, b, g = (rng.standard_normal(s).astype(dtype) for s in ((6, 4), (4, 3), (3,), (6, 3)))
-    out = ops.LINEAR.forward(x, w, b)
-    joint = ops.LINEAR.joint(g, (1, 1, 1), x, w, b)
+    out = fused.LINEAR.forward(x, w, b)
+    joint = fused.LINEAR.joint(g, (1, 1, 1), x, w, b)
     for i, (got, like) in enumerate(zip(joint, (x, w, b), strict=True)):
-        want = autograd._conform(ops.LINEAR.vjps[i](g, out, x, w, b), like)
+        want = autograd.fit(fused.LINEAR.vjps[i](g, out, x, w, b), like)
         assert got.shape == like.shape and got.dtype == dtype
         np.testing.assert_array_equal(got, want)
-    skipped = ops.LINEAR.joint(g, (None, 1, None), x, w, b)
+    skipped = fused.LINEAR.joint(g, (None, 1, None), x, w, b)
     assert skipped[0] is None and skipped[2] is None and skipped[1].shape == w.shape
 
 
@@ -178,12 +179,12 @@ def test_linear_joint_rule_equals_its_per_input_rules(dtype):
     ],
 )
 def test_linear_joint_rule_leaves_other_cases_to_the_per_input_rules(x, w, b):
-    g = np.ones(np.shape(ops.LINEAR.forward(x, w, b)))
-    assert ops.LINEAR.joint(g, (1, 1, 1), x, w, b) is None
+    g = np.ones(np.shape(fused.LINEAR.forward(x, w, b)))
+    assert fused.LINEAR.joint(g, (1, 1, 1), x, w, b) is None
     # ... and the engine then gives each input the gradient of Σ(x @ w + b), of its own shape and dtype
     vx, vw = Value(x), Value(w)
     vb = Value(b) if isinstance(b, np.ndarray) else b
-    apply(ops.LINEAR, vx, vw, vb).sum().backward()
+    apply(fused.LINEAR, vx, vw, vb).sum().backward()
     rows = x.reshape(-1, x.shape[-1])
     want = {
         "x": np.broadcast_to(w.sum(axis=1), x.shape),
@@ -203,7 +204,7 @@ FUSED = {"linear_sigmoid": "sigmoid", "linear_tanh": "tanh", "linear_relu": "rel
 @given(xwb=linear_shapes.flatmap(lambda s: st.tuples(*(arrays(n, max_value=2.0) for n in s))))
 def test_fused_linear_activation(name, xwb):
     x, w, b = xwb
-    z = np.asarray(ops.LINEAR.forward(x, w, b))
+    z = np.asarray(fused.LINEAR.forward(x, w, b))
     assume(name != "linear_relu" or np.all(np.abs(z) > 1e-3))  # relu′ jumps at 0
     check(lambda x, w, b: apply(OPS[name], x, w, b), *xwb)
 
@@ -216,23 +217,23 @@ def test_fused_op_equals_the_two_ops_it_fuses(name, dtype):
     x = rng.standard_normal((6, 4)).astype(dtype)
     t = rng.standard_normal((6, 3)).astype(dtype)
 
-    def grads(fused: bool) -> list:
+    def grads(as_one_node: bool) -> list:
         h = Value(x)
         w, b = Value(rng.standard_normal((4, 3)).astype(dtype)), Value(rng.standard_normal(3).astype(dtype))
-        o = apply(OPS[name], h, w, b) if fused else getattr(apply(ops.LINEAR, h, w, b), FUSED[name])()
+        o = apply(OPS[name], h, w, b) if as_one_node else getattr(apply(fused.LINEAR, h, w, b), FUSED[name])()
         ((o - t) * (o - t)).sum().backward()
         return [o.data, h.grad, w.grad, b.grad]
 
     state = rng.bit_generator.state
-    fused = grads(True)
+    one_node = grads(True)
     rng.bit_generator.state = state
-    for got, want in zip(fused, grads(False), strict=True):
+    for got, want in zip(one_node, grads(False), strict=True):
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, want)
 
 
 def test_fused_op_keeps_no_intermediate():
-    o = apply(ops.LINEAR_SIGMOID, np.ones((2, 3)), Value(np.ones((3, 4))), Value(np.zeros(4)))
+    o = apply(fused.LINEAR_SIGMOID, np.ones((2, 3)), Value(np.ones((3, 4))), Value(np.zeros(4)))
     assert o.op == "linear_sigmoid" and len(o.inputs) == 2
     np.testing.assert_allclose(o.data, 1 / (1 + np.exp(-3.0)))
 
@@ -265,7 +266,7 @@ UNARY = {
     "sigmoid": (lambda x: x.sigmoid(), {"min_value": -8.0, "max_value": 8.0}),
     "relu": (lambda x: x.relu(), {"away_from_zero": 0.01}),
     "leaky_relu": (lambda x: x.leaky_relu(0.1), {"away_from_zero": 0.01}),
-    "softplus": (lambda x: apply1(ops.SOFTPLUS, x), {"min_value": -30.0, "max_value": 30.0}),
+    "softplus": (lambda x: apply(ops.SOFTPLUS, x), {"min_value": -30.0, "max_value": 30.0}),
 }
 
 
@@ -384,7 +385,7 @@ def test_astype_gradient_returns_to_source_dtype():
 
 def test_linear_bias_may_broadcast_beyond_x_at_w():
     x, w, b = np.ones((5, 4)), Value(np.ones((4, 3))), Value(np.zeros((2, 1, 3)))
-    z = apply(ops.LINEAR, x, w, b)
+    z = apply(fused.LINEAR, x, w, b)
     assert z.shape == (2, 5, 3)
     z.sum().backward()
     np.testing.assert_array_equal(b.grad, np.full((2, 1, 3), 5.0))

@@ -9,12 +9,18 @@
 """
 
 from . import autograd, backprop, data, graph, nn, optim, train
+from ._fast import switch as _switch
+from ._fast.switch import reference_mode
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .transforms import grad, gradgradcheck, hessian, hvp, jacobian
 from .value import Value, concatenate, stack, where
 
 __version__ = "0.1.0"
+
+# The fast path is the default runtime (see tinygrad_nn/_fast/__init__.py).
+if not _switch.reference_from_environment():
+    _switch.install()
 
 __all__ = [
     "GradcheckError",
@@ -36,6 +42,7 @@ __all__ = [
     "nn",
     "no_grad",
     "optim",
+    "reference_mode",
     "set_grad_enabled",
     "stack",
     "train",

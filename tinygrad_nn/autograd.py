@@ -1,99 +1,168 @@
-"""Reverse-mode differentiation: walk the graph backwards, applying VJP rules.
+"""Reverse mode: walk the graph from the output back to the leaves, applying VJP rules.
 
-The walk never recurses, so graph depth is limited only by memory, and it
-propagates each call's own contributions in scratch space of its own (slots
-of the nodes, reset by every walk): ``.grad`` is written once per node, when
-its gradient is complete (``+=`` onto what was there), so calling
-``backward`` twice gives exactly twice the gradients.
+``loss.backward()`` is three steps:
+
+1. **Order the nodes** (:func:`toposort`): every node after all the nodes
+   that consume it, so that when the walk reaches a node, every contribution
+   to its gradient has arrived. Kahn's algorithm over consumer counts, with a
+   list as the to-do stack: iterative, so graph depth is limited only by
+   memory.
+2. **Walk** (:func:`walk`): start from dE/dE = 1 at the output; at each node,
+   its gradient g is complete; send g through the op's VJP rules to each
+   input (:func:`vjp`), summing what arrives at an input from its several
+   consumers (the Σ_k of the classic δ_j = g′(z_j) Σ_k δ_k W_jk).
+3. **Store** (:func:`backward`): add each node's gradient to its ``.grad``,
+   so that calling ``backward`` twice gives exactly twice the gradients.
+
+The same walk serves :func:`grad` (gradients returned instead of stored),
+``create_graph=True`` (the rules run on Values, so the gradients have graphs
+of their own) and the step-by-step trace of :mod:`tinygrad_nn.graph`.
+
+By default ``backward`` and ``grad`` run a faster walk over the same order
+(``tinygrad_nn/_fast/walk.py``: scratch slots on the nodes instead of
+dicts); ``tinygrad_nn.reference_mode()`` runs this one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import ops
-from .ops import _ndarray
-from .value import Value, _as_data, _constant
+from ._fast import switch
+from ._fast.record import inputs, op_params, saved
+from .coerce import as_data, constant
+from .grad_mode import enable_grad
+from .numerics import sum_to
+from .value import Value, new_value
 
-
-def _count_consumers(root: Value) -> object:
-    """Set ``_count`` on every Value reachable from ``root`` through inputs that
-    require grad: how many times it is an input inside that graph.
-
-    The count lives in a slot of the node (much cheaper than a dict keyed by
-    node, which dominated the walk on scalar graphs). Each pass makes a fresh
-    token and puts it in ``_g``, the walk's pending gradient, of every node it
-    counts: "counted, nothing received yet". That tells this pass's nodes from
-    stale ones left by an earlier (or an interrupted) pass. Returns the token.
-    """
-    token = object()
-    root._g = token
-    root._count = 0
-    stack = [root]
-    pop, push = stack.pop, stack.append
-    while stack:
-        node = pop()
-        if node._op is None:
-            continue
-        # Unrolled for the two input slots: a loop over (a, b) costs a third more.
-        a = node._a
-        if a is not None:
-            if a._g is token:
-                a._count += 1
-            else:
-                a._g = token
-                a._count = 1
-                push(a)
-        p = node._b
-        if p is not None:
-            if p._g is token:
-                p._count += 1
-            else:
-                p._g = token
-                p._count = 1
-                push(p)
-        elif a is None:  # n-ary: its inputs lead its _args (see Value)
-            for p in node._args[0]:  # type: ignore[index]
-                if p is not None:
-                    if p._g is token:
-                        p._count += 1
-                    else:
-                        p._g = token
-                        p._count = 1
-                        if p._op is not None:  # a leaf has nothing to count (a layer's parameters)
-                            push(p)
-    return token
+__all__ = ["Step", "backward", "grad", "inputs", "op_params", "saved", "toposort", "vjp", "walk"]
 
 
 def toposort(root: Value) -> list[Value]:
     """Values reachable from ``root`` through inputs that require grad, each
     listed after all of its inputs; ``root`` is last.
 
-    Kahn's algorithm over the consumer counts: iterative, so depth is limited
-    only by memory. The backward walk visits nodes in the reverse of this order.
+    The backward walk visits nodes in the reverse of this order.
     """
-    _count_consumers(root)
+    # How many times each node is an input inside this graph.
+    consumers: dict[int, int] = {id(root): 0}
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        for p in _recorded_inputs(node):
+            if id(p) in consumers:
+                consumers[id(p)] += 1
+            else:
+                consumers[id(p)] = 1
+                todo.append(p)
+    # A node is ready once every consumer has been listed.
     order = []
     ready = [root]
     while ready:
         node = ready.pop()
-        node._g = None
         order.append(node)
-        if node._op is None:
-            continue
-        for p in node._input_values():
-            if p is not None:
-                p._count -= 1
-                if p._count == 0:
-                    ready.append(p)
+        for p in _recorded_inputs(node):
+            consumers[id(p)] -= 1
+            if consumers[id(p)] == 0:
+                ready.append(p)
     order.reverse()
     return order
 
 
-def _seed(root: Value, grad: Any) -> Any:
+def _recorded_inputs(node: Value) -> list[Value]:
+    return [] if node._op is None else [p for p in inputs(node) if p is not None]
+
+
+class Step(NamedTuple):
+    """One node of the backward walk: its complete gradient and what it sent on."""
+
+    node: Value
+    grad: Any
+    """dE/d node: the sum of every consumer's contribution."""
+    sent: list[tuple[int, Value, Any]]
+    """``(position, input, contribution)`` for each input that receives a gradient."""
+
+
+def walk(root: Value, seed: Any, create_graph: bool = False) -> Iterator[Step]:
+    """Propagate ``seed`` = dE/d root backwards; yield each node's :class:`Step`.
+
+    Nodes come in reverse topological order, so each one's gradient is
+    complete when it is yielded. With ``create_graph`` the gradients are
+    Values, computed by recorded ops.
+    """
+    if create_graph and not isinstance(seed, Value):
+        seed = new_value(seed)
+    pending: dict[int, Any] = {id(root): seed}  # gradients received so far, by node
+    for node in reversed(toposort(root)):
+        g = pending.pop(id(node))
+        sent = [] if node._op is None else vjp(node, g, create_graph)
+        for _, p, c in sent:
+            prev = pending.get(id(p))
+            pending[id(p)] = c if prev is None else _add(prev, c, create_graph)
+        yield Step(node, g, sent)
+
+
+def _add(a: Any, b: Any, create_graph: bool) -> Any:
+    if not create_graph:
+        return a + b
+    with enable_grad():  # a sum of Values is part of the gradient's graph
+        return a + b
+
+
+def vjp(node: Value, g: Any, create_graph: bool = False) -> list[tuple[int, Value, Any]]:
+    """Send the gradient ``g`` of a recorded node through its op's VJP rules.
+
+    Returns ``(position, input, contribution)`` for each input that receives
+    a gradient; each contribution has its input's shape and dtype.
+    """
+    op, args, params = node._op, saved(node), op_params(node)
+    assert op is not None
+    out: Any = node.data
+    if create_graph:
+        # The rules run on Values (the node itself as ``out``, and each recorded
+        # input as itself), so what they compute is recorded in its turn.
+        with enable_grad():
+            out = node
+            args = tuple(a if p is None else p for p, a in zip(inputs(node), args, strict=True))
+            return [(i, p, _fit_value(call_rule(op.vjps[i], g, out, args, params), p))
+                    for i, p in enumerate(inputs(node)) if p is not None]  # fmt: skip
+    return [
+        (i, p, fit(call_rule(op.vjps[i], g, out, args, params), p.data))
+        for i, p in enumerate(inputs(node))
+        if p is not None
+    ]
+
+
+def call_rule(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
+    """``rule(g, out, *args, **params)``, with IEEE results where Python floats would raise."""
+    try:
+        return rule(g, out, *args, **params)
+    except (ZeroDivisionError, OverflowError):
+        # Python floats raise where IEEE arithmetic gives inf or nan: redo the rule
+        # on numpy scalars, which give those results with numpy's warnings.
+        return rule(*(np.float64(x) if type(x) is float else x for x in (g, out, *args)), **params)
+
+
+def fit(c: Any, like: Any) -> Any:
+    """Give a raw contribution the shape and dtype of the data it is for:
+    sum out the axes broadcasting added, then cast."""
+    if type(like) is float:
+        return c if type(c) is float else float(np.sum(c))
+    c = sum_to(np.asarray(c), like.shape)
+    return c if c.dtype == like.dtype else c.astype(like.dtype)
+
+
+def _fit_value(c: Any, p: Value) -> Value:
+    if not isinstance(c, Value):
+        return new_value(fit(c, p.data))
+    if c.shape != p.shape:
+        c = c.sum_to(p.shape)
+    return c if c.dtype == p.dtype else c.astype(p.dtype)
+
+
+def seed(root: Value, grad: Any) -> Any:
     """dE/d root: 1 for a single element, else the caller's ``grad`` (checked, copied)."""
     if not root.requires_grad:
         raise RuntimeError(
@@ -101,99 +170,40 @@ def _seed(root: Value, grad: Any) -> Any:
             "from constants, or was computed under no_grad)"
         )
     if grad is None:
-        data = root.data
-        if type(data) is float:
-            return 1.0
-        if data.size != 1:
+        if root.size != 1:
             raise ValueError(
                 f"backward: grad can be omitted only for a single-element output; this Value has "
                 f"shape {root.shape}. Pass grad= of that shape, or reduce it first (e.g. .sum())"
             )
-        return np.array(1.0, data.dtype) if data.ndim == 0 else np.ones_like(data)  # np.array: 5x faster
+        return 1.0 if type(root.data) is float else np.ones_like(root.data)
     if isinstance(grad, Value):
         grad = grad.data
-    grad = np.array(_constant(grad, "backward"), dtype=root.dtype)
+    grad = np.array(constant(grad, "backward"), dtype=root.dtype)
     if grad.shape != root.shape:
         raise ValueError(f"backward: grad has shape {grad.shape} but this Value has shape {root.shape}")
-    return _as_data(grad)
-
-
-def _conform(c: Any, like: Any) -> Any:
-    """Give a raw gradient contribution the shape and dtype of the data it is for."""
-    if type(like) is float:
-        if type(c) is float:
-            return c
-        return float(np.sum(c))
-    if type(c) is not _ndarray:
-        c = np.asarray(c)
-    if c.shape != like.shape:
-        if c.ndim == like.ndim + 1 and c.shape[1:] == like.shape:
-            c = ops.sum_rows(c)  # a batch axis to sum out (the bias of a layer)
-        else:
-            c = ops.sum_to(c, like.shape)
-    if c.dtype is not like.dtype and c.dtype != like.dtype:
-        c = c.astype(like.dtype)
-    return c
-
-
-def _rule_ieee(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
-    """Redo a rule that hit 1/0 or overflow on Python floats with IEEE semantics
-    (numpy scalars: inf or nan, with the same warnings as arrays)."""
-    f64 = [np.float64(x) if type(x) is float else x for x in (g, out, *args)]
-    return rule(*f64, **params) if params else rule(*f64)
-
-
-def _propagate(
-    op: ops.Op,
-    parents: tuple[Value | None, ...],
-    g: Any,
-    out: Any,
-    args: tuple[Any, ...],
-    params: Any,
-    token: object,
-    push: Any,
-) -> None:
-    """Send the gradient ``g`` of a node (``op``'s output ``out``) to each of
-    its inputs, ``parents``, through the op's VJP rules.
-
-    Each contribution is added to the input's pending gradient (``token``: none
-    yet); once every consumer of an input has sent its part, it is ready (``push``).
-    """
-    if op.pre is None:
-        rules = op.vjps
-    else:  # a fused op: its shared stage once (a Dense layer's δ), then the inner op's rules
-        g = op.pre(g, out)
-        rules = op.inner
-    # The op's joint rule, when it has one and takes this case, gives every
-    # contribution at once, already of its input's shape and dtype.
-    joint = None if op.joint is None else op.joint(g, parents, *args)
-    i = -1
-    for p in parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
-        i += 1
-        if p is None:
-            continue
-        if joint is not None:
-            c = joint[i]
-        else:
-            rule = rules[i]
-            try:
-                c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
-            except (ZeroDivisionError, OverflowError):
-                c = _rule_ieee(rule, g, out, args, params)
-            if type(c) is not float or type(p.data) is not float:
-                c = _conform(c, p.data)
-        prev = p._g
-        p._g = c if prev is token else prev + c
-        left = p._count
-        if left == 1:  # its last consumer: ready (the count is not read again)
-            push(p)
-        else:
-            p._count = left - 1
+    return as_data(grad)
 
 
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
     """Accumulate ∂root/∂v into ``v.grad`` for every v in root's graph."""
-    _walk(root, _seed(root, grad), create_graph, wanted=None)
+    g0 = seed(root, grad)
+    if switch.fast_enabled() and not create_graph:
+        switch.fast_walk().backward(root, g0)
+        return
+    for step in walk(root, g0, create_graph):
+        accumulate(step.node, step.grad, create_graph)
+
+
+def accumulate(node: Value, g: Any, create_graph: bool = False) -> None:
+    """``node.grad += g``; a leaf gets an array of its own (users and optimizers
+    may change a ``.grad`` in place, and intermediates may share arrays)."""
+    if node.grad is None:
+        node.grad = g.copy() if node._op is None and isinstance(g, np.ndarray) else g
+    elif create_graph:
+        node.grad = _add(node.grad, g, create_graph)
+    else:
+        old = node.grad
+        node.grad = (old.data if isinstance(old, Value) else old) + g
 
 
 def grad(
@@ -211,141 +221,25 @@ def grad(
     for x in inputs:
         if not isinstance(x, Value):
             raise TypeError(f"grad: inputs must be Values, got {type(x).__name__}")
-    found = _walk(output, _seed(output, grad_output), create_graph, wanted={id(x) for x in inputs})
+    g0 = seed(output, grad_output)
+    wanted = {id(x) for x in inputs}
+    if switch.fast_enabled() and not create_graph:
+        found = switch.fast_walk().gradients(output, g0, wanted)
+    else:
+        found = {id(s.node): s.grad for s in walk(output, g0, create_graph) if id(s.node) in wanted}
     results = []
     for x in inputs:
         g = found.get(id(x))
         if g is None:
             zeros = 0.0 if type(x.data) is float else np.zeros_like(x.data)
-            g = Value(zeros, requires_grad=False) if create_graph else zeros
+            g = new_value(zeros) if create_graph else zeros
         results.append(g)
     return results
 
 
-def _walk(root: Value, seed: Any, create_graph: bool, wanted: set[int] | None) -> dict[int, Any]:
-    """Propagate ``seed`` from ``root`` to every node, in reverse topological order.
-
-    A node is processed once all of its consumers have been (their counts come
-    in a first pass), so its gradient is complete when its VJP rules run.
-    With ``wanted=None`` each node's gradient is accumulated into its ``.grad``;
-    otherwise only the gradients of the wanted nodes are returned, by id.
-    """
-    if create_graph:
-        return _walk_recorded(toposort(root), root, seed, wanted)
-    token = _count_consumers(root)
-    found: dict[int, Any] = {}
-    stored: set[int] = set()  # ids of arrays already handed out as a .grad
-    root._g = seed
-    ready = [root]  # nodes whose consumers have all been processed: their gradient is complete
-    pop, push = ready.pop, ready.append
-    while ready:
-        node = pop()
-        g = node._g
-        node._g = None
-        op = node._op
-        if wanted is not None:
-            if id(node) in wanted:
-                found[id(node)] = g
-        elif node.grad is None:
-            if type(g) is _ndarray:
-                # A leaf's .grad must not alias another node's (users and
-                # optimizers may change it in place); intermediates may share.
-                if op is None and (g.base is not None or id(g) in stored):
-                    g = g.copy()
-                stored.add(id(g))
-            node.grad = g
-        else:
-            old = node.grad
-            node.grad = (old.data if isinstance(old, Value) else old) + g
-        if op is None:
-            continue
-        out, args, a, b = node.data, node._args, node._a, node._b
-        if a is None and b is None:  # n-ary: more than two inputs, parameters, or fused (see Value)
-            inputs, raws, params = args  # type: ignore[misc]
-            _propagate(op, inputs, g, out, raws, params, token, push)
-            continue
-        # The hot path, for ops of one or two inputs without parameters (all
-        # of a scalar graph; fused ops and ops with parameters are n-ary, see
-        # apply): direct rule calls, and _propagate's accumulation
-        # written out for each input; a call per edge cost about 20% of a
-        # scalar backward pass.
-        rules = op.vjps
-        try:
-            if args is not None:  # two inputs, one of them a constant
-                ad, bd = args
-                c = None if a is None else rules[0](g, out, ad, bd)
-            elif b is None:  # one input
-                ad = a.data  # type: ignore[union-attr]
-                c = rules[0](g, out, ad)
-            else:
-                ad, bd = a.data, b.data  # type: ignore[union-attr]
-                c = rules[0](g, out, ad, bd)
-        except (ZeroDivisionError, OverflowError):
-            c = _rule_ieee(rules[0], g, out, (ad,) if b is None and args is None else (ad, bd), None)
-        # A rule returns a Python float only for an input whose data is one
-        # (see Op), so a float contribution needs no conforming.
-        if a is not None:  # ad and bd are a's and b's data
-            if type(c) is not float:
-                c = _conform(c, ad)
-            prev = a._g
-            a._g = c if prev is token else prev + c
-            left = a._count
-            if left == 1:  # its last consumer: ready (the count is not read again)
-                push(a)
-            else:
-                a._count = left - 1
-        if b is not None:
-            try:
-                c = rules[1](g, out, ad, bd)
-            except (ZeroDivisionError, OverflowError):
-                c = _rule_ieee(rules[1], g, out, (ad, bd), None)
-            if type(c) is not float:
-                c = _conform(c, bd)
-            prev = b._g
-            b._g = c if prev is token else prev + c
-            left = b._count
-            if left == 1:  # its last consumer: ready (the count is not read again)
-                push(b)
-            else:
-                b._count = left - 1
-    return found
+# TEMPORARY (removed when graph's trace moves onto walk): the old names it imports.
+_conform = fit
 
 
-def _walk_recorded(order: list[Value], root: Value, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
-    """The same walk with Values instead of arrays, so the gradients have graphs."""
-    from .grad_mode import enable_grad
-
-    found: dict[int, Any] = {}
-    with enable_grad():
-        start = seed if isinstance(seed, Value) else Value(seed, requires_grad=False)
-        pending: dict[int, Any] = {id(root): start}
-        for node in reversed(order):
-            g = pending.pop(id(node), None)
-            if g is None:
-                continue
-            if wanted is not None:
-                if id(node) in wanted:
-                    found[id(node)] = g
-            else:
-                node.grad = g if node.grad is None else node.grad + g
-            op = node._op
-            if op is None:
-                continue
-            parents = node._input_values()
-            raws = node._raw_inputs()
-            args = tuple(a if p is None else p for p, a in zip(parents, raws, strict=True))
-            for i, p in enumerate(parents):
-                if p is None:
-                    continue
-                rule, params = op.vjps[i], node._op_params()
-                c = rule(g, node, *args) if params is None else rule(g, node, *args, **params)
-                if not isinstance(c, Value):
-                    c = Value(_conform(c, p.data), requires_grad=False)
-                if c.shape != p.shape:
-                    c = c.sum_to(p.shape)
-                if c.dtype != p.dtype:
-                    c = c.astype(p.dtype)
-                key = id(p)
-                prev = pending.get(key)
-                pending[key] = c if prev is None else prev + c
-    return found
+def _rule_ieee(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
+    return call_rule(rule, g, out, args, params or {})

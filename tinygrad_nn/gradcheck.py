@@ -729,7 +729,7 @@ class _ModuleLoss:
 
     def _layer_outputs(self) -> list[Any]:
         """For a plain Sequential: x and every layer's output (at the unperturbed parameters)."""
-        from .nn.module import Sequential
+        from .nn.containers import Sequential
 
         model = self.model
         if not (isinstance(model, Sequential) and type(model).__call__ is Sequential.__call__):

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ._fast.kernels import ndarray as _ndarray
 from .checkpoint import CheckpointError
 from .nn.module import Module
-from .ops import _ndarray
 from .value import Value
 
 __all__ = ["SGD", "Adam", "Optimizer"]

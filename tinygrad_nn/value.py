@@ -1,303 +1,73 @@
 """The :class:`Value`: a number or numpy array that remembers how it was computed.
 
-Every operation on Values goes through :func:`apply`, which runs the op's
-forward on the raw data and, when any input requires grad (and recording is
-on), stores what the op's VJP rules will need: the op, the input Values to
-send gradients to, the raw inputs where some of them are constants, and the
-op's parameters. Nothing else is kept: no closures, so a graph holds no
+Every operation on Values goes through :func:`apply`: it runs the op's
+forward on the raw data (floats and arrays) and, when some input requires
+grad and recording is on, records the result's node: the op, the input Values
+its gradient goes to, the raw inputs the op's VJP rules will read, and the
+op's parameters. Nothing else is kept, no closures, so a graph holds no
 reference cycles and is freed as soon as its last Value is dropped.
+:mod:`tinygrad_nn.autograd` walks those records backwards.
 
-A node keeps the inputs of a one- or two-input op in two slots, ``_a`` and
-``_b``, rather than in a tuple: on scalar graphs every allocation the garbage
-collector tracks costs time, and the Value itself is then the only one. For
-the same reason a Value has as few slots as it can: the collector's passes
-over a large graph are bound by memory traffic, so bytes per node count.
-
-Scalars built from Python numbers keep a plain ``float`` in ``.data`` (and
-``.grad``), as in micrograd: cheap, and friendly to print. Everything else is
-an ``ndarray``. float64 is the default; float32 (and float16) arrays keep
-their dtype; ints and bools become float64.
+Reading order for a newcomer: this file, then :mod:`tinygrad_nn.ops` (each
+op's forward and VJP side by side), then :mod:`tinygrad_nn.autograd`. By
+default the arithmetic operators and the common elementwise methods run a
+faster but equivalent version of :func:`apply` (``tinygrad_nn/_fast/``; the
+tests check that both give the same bits); ``tinygrad_nn.reference_mode()``
+runs everything through the code in this file.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Union
 
 import numpy as np
 
 from . import grad_mode, ops
-from .ops import Op, _ndarray
+from ._fast.record import inputs, op_params, record
+from .coerce import F64, LEGACY_PROMOTION, as_data, constant, to_data, weak_float
 
 ArrayLike = Union[float, int, Sequence[Any], np.ndarray, np.generic, "Value"]
 
-_F64 = np.dtype(np.float64)
-# numpy < 2 promotes (0-d float32 array) * (Python float) to float64; numpy 2
-# treats the Python float as "weak" and keeps float32 (NEP 50).
-_LEGACY_PROMOTION = int(np.__version__.split(".")[0]) < 2
+
+def apply(op: ops.Op, *args: Any, **params: Any) -> Value:
+    """Run ``op`` on Values and constants, and record it if anything needs a gradient."""
+    raws = [a.data if isinstance(a, Value) else constant(a, op.name) for a in args]
+    if LEGACY_PROMOTION and len(raws) == 2:
+        raws = list(weak_float(*raws))
+    out = run_forward(op, raws, params)
+    v = new_value(as_data(out))
+    parents = [a if isinstance(a, Value) and a.requires_grad else None for a in args]
+    if grad_mode.is_grad_enabled() and any(p is not None for p in parents):
+        record(v, op, parents, raws, params)  # see _fast/record.py for how it is stored
+    return v
 
 
-def _weak_float(a: Any, b: Any) -> tuple[Any, Any]:
-    """Give a Python float the dtype of a low-precision 0-d operand, as numpy 2 would."""
-    if type(a) is float and isinstance(b, np.ndarray) and b.ndim == 0 and b.dtype.itemsize < 8:
-        return b.dtype.type(a), b
-    if type(b) is float and isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype.itemsize < 8:
-        return a, a.dtype.type(b)
-    return a, b
-
-
-_alloc = object.__new__
-
-
-def _as_data(out: Any) -> Any:
-    """Normalize an op's raw result: float64 scalars become ``float``."""
-    t = type(out)
-    if t is float:
-        return out
-    if t is _ndarray:
-        return float(out) if out.ndim == 0 and out.dtype == _F64 else out
-    if t is np.float64 or t is int or t is bool:
-        return float(out)
-    return np.asarray(out)
-
-
-def _to_data(data: Any, dtype: Any) -> Any:
-    """Convert user data for ``Value(data, dtype=...)``, copying arrays."""
-    if type(data) is float and dtype is None:
-        return data
-    if isinstance(data, Value):
-        raise TypeError("Value: data is already a Value; use v.detach() to get a constant copy")
-    if isinstance(data, (str, bytes)):
-        raise TypeError(f"Value: data must be numeric, got {type(data).__name__} {data!r}")
+def run_forward(op: ops.Op, raws: Sequence[Any], params: dict[str, Any]) -> Any:
+    """``op.forward(*raws, **params)``, with an error naming the op and shapes if numpy refuses."""
     try:
-        arr = np.array(data)
-    except (ValueError, TypeError) as exc:
-        raise TypeError(f"Value: cannot turn {type(data).__name__} into a numeric array ({exc})") from None
-    if arr.dtype.kind == "c":
-        raise TypeError("Value: complex data is not supported")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"Value: data must be numeric, got an array of dtype {arr.dtype}")
-    if dtype is not None:
-        dt = np.dtype(dtype)
-        if dt.kind != "f":
-            raise TypeError(f"Value: dtype must be a floating type such as float64 or float32, got {dt}")
-        arr = arr.astype(dt, copy=False)
-    elif arr.dtype.kind != "f":
-        arr = arr.astype(np.float64)
-    return _as_data(arr)
+        return op.forward(*raws, **params)
+    except (ValueError, IndexError) as exc:
+        raise refused(op, exc, raws, params) from None
+    except (ZeroDivisionError, OverflowError):
+        # Python floats raise where IEEE arithmetic gives inf or nan: redo the op on
+        # numpy scalars, which give those results with the same warnings as arrays.
+        return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
 
 
-def numeric_array(x: Any, where: str, what: str = "input", error: type[Exception] = TypeError) -> np.ndarray:
-    """``x`` (a Value's data, or array-like data) as a numeric ndarray, without copying.
-
-    Anything else raises ``error`` naming the operation ``where`` and the argument ``what``.
-    """
-    data = x.data if isinstance(x, Value) else x
-    try:
-        arr = np.asarray(data)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{where}: {what} is not an array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise error(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
-    return arr
+def refused(op: ops.Op, exc: Exception, raws: Sequence[Any], params: dict[str, Any]) -> Exception:
+    """The error to raise when numpy refused an op's inputs: it names the op and the shapes."""
+    return type(exc)(op.describe_error(op.name, exc, *raws, **params))
 
 
-def _constant(x: Any, name: str) -> Any:
-    """Check a non-Value operand of op ``name``; constants are never differentiated."""
-    t = type(x)
-    if t is float or t is int:
-        return x
-    if t is _ndarray:
-        if x.dtype.kind in "biuf":
-            return x
-    elif isinstance(x, (numbers.Real, np.generic, list, tuple)) and not isinstance(x, (str, bytes)):
-        arr = np.asarray(x)
-        if arr.dtype.kind in "biuf":
-            return x if isinstance(x, (numbers.Real, np.generic)) else arr
-        x = arr
-    if isinstance(x, complex) or (isinstance(x, np.ndarray) and x.dtype.kind == "c"):
-        raise TypeError(f"{name}: complex numbers are not supported")
-    what = f"an array of dtype {x.dtype}" if isinstance(x, np.ndarray) else f"type {type(x).__name__}"
-    raise TypeError(f"{name}: unsupported operand of {what}")
-
-
-def _new(data: Any) -> Value:
-    """A fresh leaf Value around already-normalized data (no checks, no copy)."""
-    v = _alloc(Value)
+def new_value(data: Any) -> Value:
+    """A constant Value around already-normalized data (no checks, no copy)."""
+    v = object.__new__(Value)
     v.data = data
     v.grad = None
-    v._g = None
     v.requires_grad = False
-    v._op = None
-    v._a = v._b = v._args = None
+    v._op = v._in0 = v._in1 = v._saved = v._pending = None
     return v
-
-
-def _fail(op: Op, exc: Exception, raws: Sequence[Any], params: dict[str, Any]) -> Exception:
-    """The error to raise when numpy refused an op's inputs: it names the op and shapes."""
-    describe = op.describe_error or ops._generic_error
-    return type(exc)(describe(op.name, exc, *raws, **params))
-
-
-def _forward_ieee(op: Op, raws: Sequence[Any], params: dict[str, Any]) -> Any:
-    # Python floats raise where IEEE arithmetic returns inf or nan: redo the op
-    # on numpy scalars, which give those results with the same warnings as arrays.
-    return op.forward(*(np.float64(r) if type(r) is float else r for r in raws), **params)
-
-
-# apply, apply_layer, apply1 and binary_operator share one job: unwrap the
-# operands, run the forward, wrap the result, and record the op when some
-# operand requires grad. The last three are the same code unrolled for a
-# Dense layer's node, for the hot parameter-free unary ops and for Value's
-# binary operators.
-
-
-def apply(op: Op, *args: Any, **params: Any) -> Value:
-    """Run ``op`` on Values and constants and record it if anything needs a gradient."""
-    raws: list[Any] = []
-    parents: list[Value | None] = []
-    needs_grad = False
-    constants = False
-    for a in args:
-        if type(a) is Value or isinstance(a, Value):
-            raws.append(a.data)
-            if a.requires_grad:
-                needs_grad = True
-                parents.append(a)
-                continue
-        elif type(a) is _ndarray and a.dtype.kind in "fiub":  # _constant's first case, without the call
-            raws.append(a)
-        else:
-            raws.append(_constant(a, op.name))
-        parents.append(None)
-        constants = True
-    try:
-        out = op.forward(*raws, **params)
-    except (ValueError, IndexError) as exc:
-        raise _fail(op, exc, raws, params) from None
-    except (ZeroDivisionError, OverflowError):
-        out = _forward_ieee(op, raws, params)
-    v = _new(out if type(out) is _ndarray and out.ndim else _as_data(out))  # a constant, unless:
-    if needs_grad and grad_mode._enabled:
-        v.requires_grad = True
-        v._op = op
-        # Ops with parameters and fused ops always go the n-ary way: backward
-        # then needs one test to tell them from the plain one- and two-input ops.
-        if len(parents) <= 2 and not params and op.pre is None:
-            v._a = parents[0]
-            v._b = parents[1] if len(parents) == 2 else None
-            if constants:
-                v._args = tuple(raws)
-        else:
-            v._args = (tuple(parents), tuple(raws), params or None)
-    return v
-
-
-def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
-    """:func:`apply` unrolled for a layer's ``op(x, w, b)``: ``w`` and ``b`` are
-    Values holding arrays (a Dense layer's parameters), ``x`` a Value or an
-    ndarray (checked by the layer). The same node, without apply's loop over
-    arbitrary operands."""
-    if type(x) is Value or isinstance(x, Value):
-        xd = x.data
-        px = x if x.requires_grad else None
-    else:
-        xd, px = x, None
-    wd, bd = w.data, b.data
-    try:
-        out = op.forward(xd, wd, bd)
-    except (ValueError, IndexError) as exc:
-        raise _fail(op, exc, (xd, wd, bd), {}) from None
-    v = _new(out if type(out) is _ndarray and out.ndim else _as_data(out))  # a constant, unless:
-    pw = w if w.requires_grad else None
-    pb = b if b.requires_grad else None
-    if (px is not None or pw is not None or pb is not None) and grad_mode._enabled:
-        v.requires_grad = True
-        v._op = op
-        v._args = ((px, pw, pb), (xd, wd, bd), None)
-    return v
-
-
-def apply1(op: Op, a: Value) -> Value:
-    """:func:`apply` for a parameter-free unary op on a Value."""
-    ad = a.data
-    try:
-        out = op.forward(ad)
-    except (ZeroDivisionError, OverflowError):
-        out = _forward_ieee(op, (ad,), {})
-    t = type(out)
-    if t is not float and (t is not _ndarray or out.ndim == 0):
-        out = _as_data(out)
-    v = _alloc(Value)
-    v.data = out
-    v.grad = None
-    v._g = None
-    if a.requires_grad and grad_mode._enabled:
-        v.requires_grad = True
-        v._op = op
-        v._a = a
-        v._b = v._args = None  # _args: read a.data (Value._raw_inputs)
-    else:
-        v.requires_grad = False
-        v._op = None
-    return v
-
-
-def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], Value]:
-    """Value's operator method for the parameter-free binary ``op``: ``self op other``,
-    or ``other op self`` when ``reflected`` (``__radd__`` and friends).
-
-    :func:`apply` unrolled for two operands, one of which may be a constant;
-    built once per operator, so ``a * b`` runs one Python function, with the
-    op and its forward at hand, rather than a method calling ``apply``.
-    """
-    forward = op.forward
-
-    def method(self: Value, other: Any) -> Value:
-        ad = self.data  # self is a Value: only the other operand needs a look
-        pa = self if self.requires_grad else None
-        if type(other) is Value or isinstance(other, Value):
-            bd = other.data
-            pb = other if other.requires_grad else None
-        else:
-            bd = other if type(other) is float else _constant(other, op.name)
-            pb = None
-        if reflected:  # other op self
-            ad, bd = bd, ad
-            pa, pb = pb, pa
-        if _LEGACY_PROMOTION and (type(ad) is float) is not (type(bd) is float):
-            ad, bd = _weak_float(ad, bd)
-        try:
-            out = forward(ad, bd)
-        except (ValueError, IndexError) as exc:
-            raise _fail(op, exc, (ad, bd), {}) from None
-        except (ZeroDivisionError, OverflowError):
-            out = _forward_ieee(op, (ad, bd), {})
-        t = type(out)
-        if t is not float and (t is not _ndarray or out.ndim == 0):
-            out = _as_data(out)
-        v = _alloc(Value)
-        v.data = out
-        v.grad = None
-        v._g = None
-        if (pa is not None or pb is not None) and grad_mode._enabled:
-            v.requires_grad = True
-            v._op = op
-            v._a = pa
-            v._b = pb
-            # When both inputs are recorded Values their data is reachable through
-            # them: no tuple for the garbage collector to track.
-            v._args = None if pa is not None and pb is not None else (ad, bd)
-        else:
-            v.requires_grad = False
-            v._op = None
-        return v
-
-    stem = "truediv" if op.name == "div" else op.name
-    method.__name__ = f"__r{stem}__" if reflected else f"__{stem}__"
-    method.__qualname__ = f"Value.{method.__name__}"
-    return method
 
 
 class Value:
@@ -313,57 +83,57 @@ class Value:
     classic backprop derivation.
     """
 
-    # What a recorded op keeps (unused on leaves and constants):
-    #   _op      the Op;
-    #   _a, _b   the inputs of an op of one or two inputs without parameters:
-    #            a Value that receives a gradient, or None for a constant (and
-    #            _b for a unary op). Both None: an n-ary node (see _args);
-    #   _args    None when the raw inputs are the data of _a and _b; the raw
-    #            inputs when one of them is a constant; on an n-ary node (an
-    #            op of three or more inputs, with parameters, or fused: the
-    #            engine's general path) the triple (inputs, raw inputs,
-    #            parameters or None), inputs as _a and _b hold them.
-    # _g and _count are scratch space for the backward walk (autograd._walk).
-    # _parameter is True on an nn.Parameter, and unset on every other Value.
-    # Ten slots: 112 bytes with the collector's header, a size class below the
-    # 128 of twelve; a scalar training step (GC on) ran about 12% faster for it.
+    # data, grad, requires_grad: what the user sees.
+    # _op, _in0, _in1, _saved: the node's record (which op made it, from what),
+    #     written by record() and read through autograd's inputs()/saved()/
+    #     op_params(); how it is packed is explained in _fast/record.py.
+    # _pending, _count: scratch space of the fast backward walk (_fast/walk.py).
+    # _parameter: True on an nn.Parameter, unset on every other Value.
+    # (Ten slots: 112 bytes with the collector's header; see _fast/__init__.py.)
     __slots__ = (
-        "data", "grad", "requires_grad", "_op", "_a", "_b", "_args", "_g", "_count", "_parameter",
+        "_count", "_in0", "_in1", "_op", "_parameter", "_pending", "_saved", "data", "grad", "requires_grad",
     )  # fmt: skip
     __array_ufunc__ = None  # ndarray (op) Value defers to Value's reflected operator
 
     data: Any
     grad: Any
     requires_grad: bool
-    _count: int  # set by the backward walk before it is read
+    _op: ops.Op | None
+    _in0: Value | None
+    _in1: Value | None
+    _saved: Any
+    _pending: Any
+    _count: int
     _parameter: bool
 
     def __init__(self, data: ArrayLike, requires_grad: bool = True, dtype: Any = None) -> None:
-        self.data = _to_data(data, dtype)
+        if isinstance(data, Value):
+            raise TypeError("Value: data is already a Value; use v.detach() to get a constant copy")
+        self.data = to_data(data, dtype)
         self.grad = None
-        self._g: Any = None
         self.requires_grad = bool(requires_grad)
-        self._op: Op | None = None
-        self._a: Value | None = None
-        self._b: Value | None = None
-        self._args: tuple[Any, ...] | None = None
+        self._op = self._in0 = self._in1 = self._saved = self._pending = None
 
     # -- introspection -----------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data`` (``()`` for a scalar)."""
         return () if type(self.data) is float else self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of axes."""
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return 1 if type(self.data) is float else int(self.data.size)
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return _F64 if type(self.data) is float else self.data.dtype
+        """The dtype of ``data`` (float64 for a Python float)."""
+        return F64 if type(self.data) is float else self.data.dtype
 
     @property
     def op(self) -> str | None:
@@ -378,45 +148,12 @@ class Value:
     @property
     def inputs(self) -> tuple[Value, ...]:
         """The Values this one was computed from that receive gradients."""
-        return () if self._op is None else tuple(p for p in self._input_values() if p is not None)
-
-    def _input_values(self) -> tuple[Value | None, ...]:
-        """The recorded op's inputs in order: the Value for each input that
-        receives a gradient, None for each constant. (Only for recorded nodes.)"""
-        a, b, args = self._a, self._b, self._args
-        if b is None:
-            if a is None:  # n-ary
-                return args[0]  # type: ignore[index]
-            if args is None:  # all inputs recorded, no second one: unary
-                return (a,)
-        return (a, b)
-
-    def _raw_inputs(self) -> tuple[Any, ...]:
-        """The raw data the op that made this Value was applied to (its VJP rules' inputs).
-
-        Stored at forward time where some input is a constant or the node is
-        n-ary; otherwise read from the input Values (the same arrays; a float
-        input's current value, so run backward before rebinding parameters' data).
-        """
-        args = self._args
-        if args is None:
-            return tuple([p.data for p in self._input_values()])  # type: ignore[union-attr]
-        nary = self._nary()
-        return args if nary is None else nary[1]
-
-    def _op_params(self) -> dict[str, Any] | None:
-        """The recorded op's keyword parameters as its VJP rules take them, or None."""
-        nary = self._nary()
-        return None if nary is None else nary[2]
-
-    def _nary(self) -> tuple[Any, ...] | None:
-        """An n-ary node's (inputs, raw inputs, parameters), else None (see the slots)."""
-        return self._args if self._a is None and self._b is None else None
+        return () if self._op is None else tuple(p for p in inputs(self) if p is not None)
 
     @property
     def params(self) -> dict[str, Any]:
         """The recorded op's parameters (axis, shape, ...), empty for leaves."""
-        return {} if self._op is None else dict(self._op_params() or {})
+        return {} if self._op is None else dict(op_params(self))
 
     def item(self) -> float:
         """The value of a single-element Value as a Python float."""
@@ -451,7 +188,7 @@ class Value:
 
     def __repr__(self) -> str:
         extra = []
-        if type(self.data) is not float and self.dtype != _F64:
+        if type(self.data) is not float and self.dtype != F64:
             extra.append(f"dtype={self.dtype}")
         if self._op is not None:
             extra.append(f"op={self._op.name!r}")
@@ -459,66 +196,91 @@ class Value:
             extra.append("requires_grad=False")
         if self.grad is not None:
             extra.append(f"grad={_brief(self.grad)}")
-        body = _brief(self.data)
         kind = type(self).__name__
         if type(self) is Value and getattr(self, "_parameter", False):
             kind = "Parameter"
-        return f"{kind}({', '.join([body, *extra])})"
+        return f"{kind}({', '.join([_brief(self.data), *extra])})"
 
-    # -- arithmetic ---------------------------------------------------------
-    __add__ = binary_operator(ops.ADD)
-    __radd__ = binary_operator(ops.ADD, reflected=True)
+    # -- arithmetic (other is a Value or a constant; the r-versions have it on the left)
+    def __add__(self, other: Any) -> Value:
+        """self + other, broadcasting as numpy does."""
+        return apply(ops.ADD, self, other)
 
-    __sub__ = binary_operator(ops.SUB)
-    __rsub__ = binary_operator(ops.SUB, reflected=True)
+    def __radd__(self, other: Any) -> Value:
+        return apply(ops.ADD, other, self)
 
-    __mul__ = binary_operator(ops.MUL)
-    __rmul__ = binary_operator(ops.MUL, reflected=True)
+    def __sub__(self, other: Any) -> Value:
+        """self - other."""
+        return apply(ops.SUB, self, other)
 
-    __truediv__ = binary_operator(ops.DIV)
-    __rtruediv__ = binary_operator(ops.DIV, reflected=True)
+    def __rsub__(self, other: Any) -> Value:
+        return apply(ops.SUB, other, self)
 
-    __pow__ = binary_operator(ops.POW)
-    __rpow__ = binary_operator(ops.POW, reflected=True)
+    def __mul__(self, other: Any) -> Value:
+        """self * other, elementwise."""
+        return apply(ops.MUL, self, other)
 
-    __matmul__ = binary_operator(ops.MATMUL)
-    __rmatmul__ = binary_operator(ops.MATMUL, reflected=True)
+    def __rmul__(self, other: Any) -> Value:
+        return apply(ops.MUL, other, self)
+
+    def __truediv__(self, other: Any) -> Value:
+        """self / other; division by zero gives inf or nan, as IEEE arithmetic does."""
+        return apply(ops.DIV, self, other)
+
+    def __rtruediv__(self, other: Any) -> Value:
+        return apply(ops.DIV, other, self)
+
+    def __pow__(self, other: Any) -> Value:
+        """self ** other; the exponent may be a Value too (d/db a^b = a^b log a)."""
+        return apply(ops.POW, self, other)
+
+    def __rpow__(self, other: Any) -> Value:
+        return apply(ops.POW, other, self)
+
+    def __matmul__(self, other: Any) -> Value:
+        """self @ other: matrix product, with numpy's rules for 1-d and stacked operands."""
+        return apply(ops.MATMUL, self, other)
+
+    def __rmatmul__(self, other: Any) -> Value:
+        return apply(ops.MATMUL, other, self)
 
     def __neg__(self) -> Value:
-        return apply1(ops.NEG, self)
+        return apply(ops.NEG, self)
 
     def __pos__(self) -> Value:
         return self
 
     def __abs__(self) -> Value:
-        return apply1(ops.ABS, self)
+        return apply(ops.ABS, self)
 
     # -- elementwise functions ----------------------------------------------
     def exp(self) -> Value:
-        return apply1(ops.EXP, self)
+        """e^x, elementwise (inf on overflow, without a warning)."""
+        return apply(ops.EXP, self)
 
     def log(self) -> Value:
         """Natural log; log(0) = -inf (no warning); a negative gives nan and a RuntimeWarning."""
-        return apply1(ops.LOG, self)
+        return apply(ops.LOG, self)
 
     def sqrt(self) -> Value:
-        return apply1(ops.SQRT, self)
+        """√x, elementwise."""
+        return apply(ops.SQRT, self)
 
     def abs(self) -> Value:
         """|x|, with the derivative at 0 taken as 0 (PyTorch's convention)."""
-        return apply1(ops.ABS, self)
+        return apply(ops.ABS, self)
 
     def tanh(self) -> Value:
         """tanh(x); derivative 1 - tanh(x)² from the saved output."""
-        return apply1(ops.TANH, self)
+        return apply(ops.TANH, self)
 
     def sigmoid(self) -> Value:
         """σ(x) = 1 / (1 + e^-x), overflow-free for any x; σ' = σ(1 - σ)."""
-        return apply1(ops.SIGMOID, self)
+        return apply(ops.SIGMOID, self)
 
     def relu(self) -> Value:
         """max(x, 0), with relu'(0) = 0 (PyTorch's convention)."""
-        return apply1(ops.RELU, self)
+        return apply(ops.RELU, self)
 
     def leaky_relu(self, negative_slope: float = 0.01) -> Value:
         """x for x > 0, ``negative_slope * x`` otherwise."""
@@ -526,9 +288,11 @@ class Value:
 
     # -- reductions and normalizations -------------------------------------
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Value:
+        """Σ over ``axis`` (all axes by default)."""
         return apply(ops.SUM, self, axis=_axis(axis), keepdims=bool(keepdims))
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Value:
+        """The mean over ``axis`` (all axes by default)."""
         return apply(ops.MEAN, self, axis=_axis(axis), keepdims=bool(keepdims))
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Value:
@@ -545,6 +309,7 @@ class Value:
 
     # -- shape ----------------------------------------------------------------
     def reshape(self, *shape: Any) -> Value:
+        """The same elements in a new shape: ``v.reshape(2, 3)`` or ``v.reshape((2, 3))``."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         return apply(ops.RESHAPE, self, shape=tuple(int(n) for n in shape))
@@ -557,9 +322,11 @@ class Value:
 
     @property
     def T(self) -> Value:
+        """The transpose (axes reversed)."""
         return self.transpose()
 
     def broadcast_to(self, shape: Sequence[int]) -> Value:
+        """This Value repeated along new or length-1 axes to ``shape``."""
         return apply(ops.BROADCAST_TO, self, shape=tuple(shape))
 
     def sum_to(self, shape: Sequence[int]) -> Value:
@@ -570,6 +337,7 @@ class Value:
         return apply(ops.GETITEM, self, index=_index(index))
 
     def astype(self, dtype: Any) -> Value:
+        """This Value cast to the floating ``dtype``; the gradient is cast back."""
         dt = np.dtype(dtype)
         if dt.kind != "f":
             raise TypeError(f"astype: a Value holds floats, cannot cast to {dt}")
@@ -578,9 +346,10 @@ class Value:
     # -- graph ----------------------------------------------------------------
     def detach(self) -> Value:
         """A constant sharing this Value's data, cut off from the graph."""
-        return _new(self.data)
+        return new_value(self.data)
 
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
         self.grad = None
 
     def backward(self, grad: Any = None, create_graph: bool = False) -> None:
@@ -591,7 +360,34 @@ class Value:
         ``create_graph=True`` the gradients are Values with a graph of their
         own, so they can be differentiated again.
         """
-        _autograd.backward(self, grad, create_graph=create_graph)
+        autograd.backward(self, grad, create_graph=create_graph)
+
+    # TEMPORARY: the old accessors graph.py still reads (removed when it uses autograd's protocol).
+    def _input_values(self) -> tuple[Any, ...]:
+        return inputs(self)
+
+    def _raw_inputs(self) -> tuple[Any, ...]:
+        from ._fast.record import saved
+
+        return saved(self)
+
+    def _op_params(self) -> dict[str, Any] | None:
+        return op_params(self) or None
+
+
+def numeric_array(x: Any, where: str, what: str = "input", error: type[Exception] = TypeError) -> np.ndarray:
+    """``x`` (a Value's data, or array-like data) as a numeric ndarray, without copying.
+
+    Anything else raises ``error`` naming the operation ``where`` and the argument ``what``.
+    """
+    data = x.data if isinstance(x, Value) else x
+    try:
+        arr = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{where}: {what} is not an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise error(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
+    return arr
 
 
 def _brief(x: Any) -> str:
@@ -646,4 +442,4 @@ def where(cond: Any, x: Any, y: Any) -> Value:
 
 
 # Imported last: autograd builds on this module (Value.backward calls it).
-from . import autograd as _autograd  # noqa: E402
+from . import autograd  # noqa: E402

@@ -14,9 +14,10 @@
 from ..checkpoint import CheckpointError
 from . import functional, init
 from .activations import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .containers import ModuleList, ParameterList, Sequential
 from .layers import Dense
 from .losses import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, sse_loss
-from .module import LoadResult, Module, ModuleList, Parameter, ParameterList, Sequential
+from .module import LoadResult, Module, Parameter
 
 __all__ = [
     "CheckpointError",

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import numpy as np
 
-from .. import ops
-from ..ops import _ndarray
-from ..value import Value, apply_layer, numeric_array
+from ..value import Value, numeric_array
 from . import init as init_
-from .activations import ReLU, Sigmoid, Tanh
 from .module import Module, Parameter
 
 __all__ = ["Dense"]
@@ -97,10 +93,9 @@ class Dense(Module):
         return f"Dense({self.in_features} -> {self.out_features})"
 
     def forward(self, x: Any) -> Value:
-        x = self._input(x)
-        if self.bias is None:
-            return x @ self.weight
-        return apply_layer(ops.LINEAR, x, self.weight, self.bias)  # x @ w + b as one node
+        """z = x @ weight + bias: ``x`` of shape (..., in_features) -> (..., out_features)."""
+        z = self._input(x) @ self.weight
+        return z if self.bias is None else z + self.bias
 
     def _input(self, x: Any) -> Any:
         """``x`` checked against the layer (an array or a Value) and cast to its dtype."""
@@ -108,7 +103,7 @@ class Dense(Module):
             d = x.data  # the array itself: Value's shape and dtype properties cost a call each
             if type(d) is float:
                 d = np.asarray(d)
-        elif type(x) is _ndarray and x.dtype.kind in "biuf":
+        elif type(x) is np.ndarray and x.dtype.kind in "biuf":
             d = x
         else:
             x = d = numeric_array(x, self.name)
@@ -120,28 +115,8 @@ class Dense(Module):
             x = x.astype(wd)
         return x
 
-    def _fuse_next(self, following: Module) -> Callable[[Any], Value] | None:
-        """Sequential's hook: this layer and the activation after it as one node
-        (``linear_sigmoid`` and friends), or None when they cannot be fused."""
-        op = _FUSED.get(type(following))  # exact types: a subclass may compute something else
-        if op is None or type(self).__call__ is not Dense.__call__:  # a subclass with its own forward
-            return None
-        return partial(self._forward_then, following, op)
-
-    def _forward_then(self, activation: Module, op: ops.Op, x: Any) -> Value:
-        """``activation(self(x))`` computed as the fused ``op``: the same numbers, one node."""
-        x = self._input(x)
-        if self.bias is None:
-            return activation(x @ self.weight)
-        return apply_layer(op, x, self.weight, self.bias)
-
     def extra_repr(self) -> str:
         text = (
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
         )
         return text if self.weight.dtype == np.float64 else f"{text}, dtype={self.weight.dtype}"
-
-
-# The activations whose derivative reads only their output, so that a Dense
-# layer and the activation after it can be one node (see Module._fuse_next).
-_FUSED: dict[type, ops.Op] = {Sigmoid: ops.LINEAR_SIGMOID, Tanh: ops.LINEAR_TANH, ReLU: ops.LINEAR_RELU}

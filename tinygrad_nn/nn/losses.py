@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..ops import _ndarray
 from ..value import Value, apply, numeric_array
 from .activations import as_value, softplus
 
@@ -47,7 +46,7 @@ def _prediction(name: str, x: Any) -> Value:
 def _target(name: str, t: Any, pred: Value) -> Value | np.ndarray:
     """The target as a Value or an ndarray in the prediction's dtype and shape."""
     pd = pred.data
-    if type(t) is _ndarray and type(pd) is _ndarray and t.dtype is pd.dtype and t.shape == pd.shape:
+    if type(t) is np.ndarray and type(pd) is np.ndarray and t.dtype is pd.dtype and t.shape == pd.shape:
         return t  # the usual case, checked in one go
     if isinstance(t, Value):
         if t.shape != pred.shape:

@@ -1,4 +1,4 @@
-"""Module, Parameter and the containers: the PyTorch-style way to organize a model.
+"""Module and Parameter: the PyTorch-style way to organize a model.
 
 A :class:`Module` registers what is assigned to its attributes: a
 :class:`Parameter` becomes one of its parameters, a Module one of its
@@ -7,8 +7,9 @@ Values, lists of numbers) is an ordinary attribute. Parameters are named by
 their attribute path: ``"0.weight"`` in a Sequential, ``"encoder.1.bias"`` in
 a Module holding one.
 
-Parameters kept in lists go in a :class:`ParameterList` (named ``"w.0"``,
-``"w.1"``, ...), Modules kept in lists in a :class:`ModuleList`; both behave
+Parameters kept in lists go in a ``ParameterList`` (named ``"w.0"``,
+``"w.1"``, ...), Modules kept in lists in a ``ModuleList`` (both in
+:mod:`tinygrad_nn.nn.containers`, with ``Sequential``); both behave
 like Python lists (``examples/scalar_mlp.py`` builds a micrograd-style MLP,
 one scalar Parameter per connection, this way: ``layers.0.neurons.3.w.1``).
 Assigning a plain list, tuple or dict that contains Parameters or Modules
@@ -19,15 +20,15 @@ those parameters out of ``parameters()`` and out of every checkpoint.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple, overload
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..checkpoint import CheckpointError, load_npz, save_npz
 from ..value import Value, numeric_array
 
-__all__ = ["LoadResult", "Module", "ModuleList", "Parameter", "ParameterList", "Sequential"]
+__all__ = ["LoadResult", "Module", "Parameter"]
 
 
 class _ParameterType(type):
@@ -135,22 +136,12 @@ class Module:
 
     # -- running ----------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """What the module computes; subclasses implement it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the module: ``module(x)`` is ``module.forward(x)``, as in PyTorch."""
         return self.forward(*args, **kwargs)
-
-    def _fuse_next(self, following: Module) -> Callable[[Any], Any] | None:
-        """In a Sequential, a function computing ``following(self(x))`` as
-        fewer graph nodes, or None (the default: no fusion)."""
-        return None
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Calling a module runs its forward and nothing else (there are no
-        # hooks), so let m(x) be forward itself: one Python call fewer per layer.
-        super().__init_subclass__(**kwargs)
-        if "forward" in cls.__dict__ and "__call__" not in cls.__dict__:
-            cls.__call__ = cls.__dict__["forward"]  # type: ignore[method-assign]
 
     # -- traversal --------------------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -304,171 +295,3 @@ def _refuse_hidden(owner: str, name: str, value: Any) -> None:
                 f"{owner}.{name}: a plain {type(value).__name__} of Modules would not be registered; "
                 "use nn.ModuleList([...]) (or nn.Sequential)"
             )
-
-
-def _position(container: str, index: int, length: int) -> int:
-    if not -length <= index < length:
-        raise IndexError(f"{container}: index {index} is out of range for length {length}")
-    return index % length
-
-
-class ParameterList(Module):
-    """A list of Parameters, registered under the names ``"0"``, ``"1"``, ...
-
-    Numbers and arrays given to it are wrapped into new Parameters;
-    ``ParameterList(nn.Parameter(x) for x in ...)`` works too.
-    """
-
-    def __init__(self, parameters: Iterable[Any] = ()) -> None:
-        super().__init__()
-        for p in parameters:
-            self.append(p)
-
-    def _wrap(self, p: Any) -> Parameter:
-        if isinstance(p, Parameter):
-            return p
-        if isinstance(p, Value):
-            raise TypeError(
-                "ParameterList: got a Value that is not a Parameter; wrap it as nn.Parameter(value) "
-                "(which copies its data) or create it as a Parameter"
-            )
-        return Parameter(p)
-
-    def append(self, p: Any) -> ParameterList:
-        self._parameters[str(len(self._parameters))] = self._wrap(p)
-        return self
-
-    def extend(self, ps: Iterable[Any]) -> ParameterList:
-        for p in ps:
-            self.append(p)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._parameters)
-
-    def __iter__(self) -> Iterator[Parameter]:
-        return iter(list(self._parameters.values()))
-
-    @overload
-    def __getitem__(self, index: int) -> Parameter: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Parameter]: ...
-    def __getitem__(self, index: int | slice) -> Parameter | list[Parameter]:
-        items = list(self._parameters.values())
-        if isinstance(index, slice):
-            return items[index]
-        return items[_position("ParameterList", index, len(items))]
-
-    def __setitem__(self, index: int, p: Any) -> None:
-        i = _position("ParameterList", index, len(self._parameters))
-        self._parameters[str(i)] = self._wrap(p)
-
-    def extra_repr(self) -> str:
-        return f"length={len(self)}"
-
-
-class ModuleList(Module):
-    """A list of Modules, registered as children ``"0"``, ``"1"``, ... (no forward of its own)."""
-
-    def __init__(self, modules: Iterable[Module] = ()) -> None:
-        super().__init__()
-        for m in modules:
-            self.append(m)
-
-    def _check(self, m: Any, where: str) -> Module:
-        if not isinstance(m, Module):
-            raise TypeError(f"{type(self).__name__}: {where} is {_describe(m)}, not a Module")
-        return m
-
-    def append(self, module: Module) -> ModuleList:
-        n = len(self._modules)
-        self._modules[str(n)] = self._check(module, f"item {n}")
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for m in modules:
-            self.append(m)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(list(self._modules.values()))
-
-    @overload
-    def __getitem__(self, index: int) -> Module: ...
-    @overload
-    def __getitem__(self, index: slice) -> ModuleList: ...
-    def __getitem__(self, index: int | slice) -> Module | ModuleList:
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return self._from_items(items[index])
-        return items[_position(type(self).__name__, index, len(items))][1]
-
-    def _from_items(self, items: list[tuple[str, Module]]) -> ModuleList:
-        return ModuleList(m for _, m in items)
-
-    def __setitem__(self, index: int, module: Module) -> None:
-        keys = list(self._modules)
-        i = _position(type(self).__name__, index, len(keys))
-        self._modules[keys[i]] = self._check(module, f"item {i}")
-
-
-class Sequential(ModuleList):
-    """Modules applied one after the other: ``Sequential(m0, m1, ...)(x) = ...m1(m0(x))``.
-
-    Children are named ``"0"``, ``"1"``, ...; pass a single dict
-    ``{"name": module, ...}`` to name them yourself. Indexable (a slice gives
-    a Sequential sharing the same modules), iterable, with ``len``.
-    """
-
-    _plan: tuple[Callable[[Any], Any], ...] = ()
-    _plan_for: tuple[Module, ...] = ()  # the children the plan was made for
-
-    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
-        super().__init__()
-        first = modules[0] if len(modules) == 1 else None
-        if isinstance(first, Mapping):
-            for key, m in first.items():
-                if not isinstance(key, str) or not key or "." in key:
-                    raise ValueError(
-                        f"Sequential: child names must be non-empty strings without '.', got {key!r}"
-                    )
-                self._modules[key] = self._check(m, f"entry {key!r}")
-        else:
-            for i, item in enumerate(modules):
-                self._modules[str(i)] = self._check(item, f"argument {i}")
-
-    def _from_items(self, items: list[tuple[str, Module]]) -> Sequential:
-        return Sequential(dict(items))
-
-    def append(self, module: Module) -> Sequential:
-        key = str(len(self._modules))
-        if key in self._modules:
-            raise ValueError(f"Sequential: cannot append, a child is already named {key!r}")
-        self._modules[key] = self._check(module, f"item {key}")
-        return self
-
-    def forward(self, x: Any) -> Any:
-        children = tuple(self._modules.values())
-        if children != self._plan_for:  # made again whenever the children change
-            object.__setattr__(self, "_plan", _plan(children))  # bookkeeping, not registered
-            object.__setattr__(self, "_plan_for", children)
-        for step in self._plan:
-            x = step(x)
-        return x
-
-
-def _plan(children: tuple[Module, ...]) -> tuple[Callable[[Any], Any], ...]:
-    """What Sequential calls, in order: each child, except that a child and the
-    one after it run as one function where the first offers to (``_fuse_next``;
-    a Dense layer and its activation become one graph node)."""
-    steps: list[Callable[[Any], Any]] = []
-    i = 0
-    while i < len(children):
-        m = children[i]
-        fused = m._fuse_next(children[i + 1]) if i + 1 < len(children) else None
-        steps.append(m if fused is None else fused)
-        i += 1 if fused is None else 2
-    return tuple(steps)

@@ -1,0 +1,74 @@
+"""How a recorded Value keeps its record: written here, read through four functions.
+
+A recorded node remembers the op that made it, the Values its gradient goes
+to (None for a constant input), the raw inputs its VJP rules read, and the
+op's parameters. Conceptually that is ``(op, inputs, saved, params)``; it is
+packed into four slots of the Value so that a node of a scalar graph is one
+object for the garbage collector instead of two or three:
+
+``_op``
+    the :class:`~tinygrad_nn.ops.Op` (None on leaves and constants);
+``_in0``, ``_in1``
+    the inputs of a parameter-free op of one or two inputs: a Value that
+    receives a gradient, or None for a constant (``_in1`` is None for a
+    unary op). Both None: an n-ary node (below);
+``_saved``
+    None when every input is a recorded Value (the raw inputs are their
+    ``.data``); the tuple of raw inputs when one is a constant; on an n-ary
+    node (three or more inputs, or parameters) the triple
+    ``(inputs, raw inputs, params or None)``.
+
+:func:`record` is the only writer (the fast path's unrolled ``apply``
+variants in ``_fast/apply.py`` write the same packing inline, and the
+equivalence tests compare their records with this one's); :func:`inputs`,
+:func:`saved` and :func:`op_params` are the readers every walker uses, except
+the fast walk (``_fast/walk.py``), which reads the slots directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def record(v: Any, op: Any, inputs: Sequence[Any], raws: Sequence[Any], params: dict[str, Any]) -> None:
+    """Make ``v`` the recorded result of ``op`` applied to ``inputs`` (raw data ``raws``)."""
+    v.requires_grad = True
+    v._op = op
+    if len(inputs) <= 2 and not params:
+        v._in0 = inputs[0]
+        v._in1 = inputs[1] if len(inputs) == 2 else None
+        v._saved = None if all(p is not None for p in inputs) else tuple(raws)
+    else:
+        v._in0 = v._in1 = None
+        v._saved = (tuple(inputs), tuple(raws), params or None)
+
+
+def _is_nary(v: Any) -> bool:
+    return v._in0 is None and v._in1 is None
+
+
+def inputs(v: Any) -> tuple[Any, ...]:
+    """A recorded node's inputs in order: the Value for each input that
+    receives a gradient, None for each constant."""
+    if _is_nary(v):
+        return v._saved[0]
+    if v._in1 is None and v._saved is None:  # all inputs recorded, no second one: unary
+        return (v._in0,)
+    return (v._in0, v._in1)
+
+
+def saved(v: Any) -> tuple[Any, ...]:
+    """The raw inputs a recorded node's op was applied to (its VJP rules' inputs).
+
+    Where every input is a recorded Value they are read from those Values'
+    ``.data``: run backward before changing the data of a graph's leaves.
+    """
+    if v._saved is None:
+        return tuple(p.data for p in inputs(v))
+    return v._saved[1] if _is_nary(v) else v._saved
+
+
+def op_params(v: Any) -> dict[str, Any]:
+    """A recorded node's op parameters (axis, shape, ...), empty when it has none."""
+    return (v._saved[2] or {}) if _is_nary(v) else {}
