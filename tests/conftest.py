@@ -9,7 +9,34 @@ import os
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("dev", max_examples=40, deadline=None)
-settings.register_profile(
-    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+import pytest  # noqa: E402
+
+from tinygrad_nn._fast import switch  # noqa: E402
+
+
+@pytest.fixture
+def fast_path():
+    """For tests of the fast path's own structure (fused nodes, records, the
+    default runtime's printed output): run them with the fast path installed,
+    even when the suite runs in reference mode (TINYGRAD_NN_REFERENCE=1)."""
+    if switch.fast_enabled():
+        yield
+        return
+    switch.install()
+    try:
+        yield
+    finally:
+        switch.uninstall()
+
+
+@pytest.fixture
+def reference_path():
+    """Run a test on the reference path only."""
+    from tinygrad_nn import reference_mode
+
+    with reference_mode():
+        yield

@@ -57,7 +57,8 @@ def test_page_blocks_pairs_code_with_the_output_right_after_it():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_python_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypatch):
+def test_python_blocks_run_and_print_what_the_page_shows(page, tmp_path, monkeypatch, fast_path):
+    # The pages show the default runtime (its fused node names, for one), hence fast_path.
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TINYGRAD_NN_PROGRESS", "none")
     namespace: dict[str, object] = {"__name__": "__docs__"}

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_nn import Value, nn, no_grad, optim
+from tinygrad_nn import Value, autograd, nn, no_grad, optim
 
 
 class Net(nn.Module):
@@ -221,17 +221,17 @@ def test_dense_computes_x_w_plus_b():
 
 
 @pytest.mark.parametrize("fused", [False, True])
-def test_dense_records_only_what_needs_a_gradient(fused):
+def test_dense_records_only_what_needs_a_gradient(fused, fast_path):
     """Frozen parameters, a constant or recorded input, no_grad: the node's inputs follow."""
     model = nn.Sequential(nn.Dense(3, 2, rng=0), *([nn.Tanh()] if fused else []))
     layer = model[0]
     x = np.ones((4, 3))
-    assert [p is not None for p in model(x)._input_values()] == [False, True, True]
+    assert [p is not None for p in autograd.inputs(model(x))] == [False, True, True]
     h = Value(x)
-    assert [p is not None for p in model(h)._input_values()] == [True, True, True]
+    assert [p is not None for p in autograd.inputs(model(h))] == [True, True, True]
     layer.bias.requires_grad = False
     out = model(h)
-    assert [p is not None for p in out._input_values()] == [True, True, False]
+    assert [p is not None for p in autograd.inputs(out)] == [True, True, False]
     out.sum().backward()
     assert layer.bias.grad is None and h.grad.shape == (4, 3) and layer.weight.grad.shape == (3, 2)
     layer.weight.requires_grad = False
@@ -366,14 +366,14 @@ def _four_layers(rng, dtype=np.float64):
     )  # fmt: skip
 
 
-def test_sequential_fuses_each_dense_layer_with_the_activation_after_it():
+def test_sequential_fuses_each_dense_layer_with_the_activation_after_it(fast_path):
     x = np.random.default_rng(1).normal(size=(3, 4))
     out = _four_layers(0)(x)
     assert _ops_down_the_first_input(out) == ["linear", "linear_relu", "linear_tanh", "linear_sigmoid"]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fused_sequential_gives_the_layer_by_layer_numbers_bit_for_bit(dtype):
+def test_fused_sequential_gives_the_layer_by_layer_numbers_bit_for_bit(dtype, fast_path):
     x = np.random.default_rng(1).normal(size=(6, 4)).astype(dtype)
     fused, stepwise = _four_layers(0, dtype), _four_layers(0, dtype)
     out = fused(x)
@@ -390,7 +390,7 @@ def test_fused_sequential_gives_the_layer_by_layer_numbers_bit_for_bit(dtype):
         np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)
 
 
-def test_sequential_does_not_fuse_subclasses_or_a_layer_without_bias():
+def test_sequential_does_not_fuse_subclasses_or_a_layer_without_bias(fast_path):
     class Sharp(nn.Sigmoid):  # a subclass may compute something else: it runs on its own
         def forward(self, x):
             return super().forward(x * 2.0)
@@ -413,7 +413,7 @@ def test_sequential_does_not_fuse_subclasses_or_a_layer_without_bias():
     np.testing.assert_allclose(out.data, 1 / (1 + np.exp(-(x @ model[0].weight.data))))
 
 
-def test_sequential_follows_changes_to_its_children():
+def test_sequential_follows_changes_to_its_children(fast_path):
     x = np.random.default_rng(2).normal(size=(2, 3))
     model = nn.Sequential(nn.Dense(3, 2, rng=0), nn.Sigmoid())
     assert model(x).op == "linear_sigmoid"

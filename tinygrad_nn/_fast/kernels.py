@@ -18,10 +18,28 @@ from .. import numerics, ops
 # np.dot and np.vdot without numpy's __array_function__ dispatch
 # (``_implementation`` is the C function the public one forwards to): the
 # dispatch only matters to array types that override numpy functions, and
-# these are called on exact ndarrays only. Saves ~0.5 µs a call. np.dot of
-# 2-d arrays, or of a vector and a matrix, is the same BLAS product as @.
-dot: Callable[..., Any] = getattr(np.dot, "_implementation", np.dot)
+# these are called on exact ndarrays only. Saves ~0.5 µs a call.
+_dot: Callable[..., Any] = getattr(np.dot, "_implementation", np.dot)
 vdot: Callable[..., Any] = getattr(np.vdot, "_implementation", np.vdot)
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> Any:
+    """``a @ b`` for matrices (or a vector and a matrix), bit for bit, faster.
+
+    np.dot makes the same BLAS call as @ (0.96 against 2.06 µs for 150x4 by
+    4x10) and gives the same bits, except for the sign of a zero when the
+    inner dimension is 1: @ adds each product to +0, BLAS does not. That
+    case, an outer product, is computed as @ does it: the products plus 0.0
+    (68 µs for 784x1 by 1x128, against 114 µs for @).
+    """
+    if a.shape[-1] != 1:
+        return _dot(a, b)
+    if a.ndim == 2 and b.ndim == 2:
+        r = np.multiply(a, b)
+        r += 0.0
+        return r
+    return a @ b
+
 
 # numpy's module __getattr__ keeps CPython from caching ``np.ndarray``
 # lookups, which cost ~20 ns each on a hot path.
@@ -48,8 +66,12 @@ def sum_rows(x: np.ndarray) -> np.ndarray:
 
 def _one_buffer(g: Any, out: Any) -> bool:
     """True when a rule may build its result in one fresh buffer: raw arrays of one
-    shape and dtype (not Values, as under backward(create_graph=True))."""
-    return type(out) is ndarray and type(g) is ndarray and g.shape == out.shape and g.dtype is out.dtype
+    shape and dtype (not Values, as under backward(create_graph=True)), not 0-d
+    (arithmetic on 0-d arrays returns numpy scalars, which have no buffer)."""
+    return (
+        type(out) is ndarray and type(g) is ndarray and out.ndim > 0
+        and g.shape == out.shape and g.dtype is out.dtype
+    )  # fmt: skip
 
 
 def tanh_vjp(g: Any, out: Any, x: Any) -> Any:
