@@ -12,6 +12,7 @@ or one rounding apart fails.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import tinygrad_nn
 from tinygrad_nn import Value, autograd, concatenate, nn, reference_mode, stack, where
 from tinygrad_nn._fast import switch
 from tinygrad_nn.ops import OPS
-from tinygrad_nn.testing import arrays, broadcastable_shapes, dense_networks, network_inputs, shapes
+from tinygrad_nn.testing import arrays, broadcastable_shapes, dense_networks, network_inputs
 from tinygrad_nn.value import apply
 
 
@@ -326,7 +327,7 @@ def test_scalar_mlp():
     """A micrograd-style network: one scalar Value per weight (the scalar hot paths)."""
     rng = np.random.default_rng(4)
     sizes = [2, 4, 4, 1]
-    weights = [rng.uniform(-1, 1, (n_in + 1, n_out)).tolist() for n_in, n_out in zip(sizes, sizes[1:])]
+    weights = [rng.uniform(-1, 1, (n_in + 1, n_out)).tolist() for n_in, n_out in itertools.pairwise(sizes)]
     points = rng.standard_normal((6, 2)).tolist()
 
     def build() -> list[Any]:
