@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import harness, reference, workloads  # noqa: E402
 from benchmarks.harness import Stats, Target, fmt_bytes, fmt_ratio, fmt_stats, fmt_time, table  # noqa: E402
+import tinygrad_nn  # noqa: E402
 from tinygrad_nn import Value, nn, optim  # noqa: E402
 
 SECTIONS = ("mlp", "scalar", "chain", "perop", "gradcheck", "memory")
@@ -124,6 +125,7 @@ def section_mlp(cfg: Config, rep: Report) -> None:
     block = cfg.pick(0.05, 0.015, 0.002)
     torch_version = workloads.torch_available() if cfg.peers else None
     rows, printed = [], []
+    reference_rows: list[dict[str, Any]] = []
     for spec in workloads.MLP_SPECS.values():
         for dtype in DTYPES:
             dt = np.dtype(dtype)
@@ -158,6 +160,8 @@ def section_mlp(cfg: Config, rep: Report) -> None:
                 )
 
             stats = harness.measure(fns, repeats, block)
+            if cfg.mode != "smoke":
+                reference_rows.append(_reference_row(spec, dt, x, t, fns["numpy"], stats, repeats, block))
             finite = all(np.isfinite(p).all() for p in workloads.our_parameters(model) + ref.parameters())
             rep.check(
                 f"mlp {label}: parameters still finite after timing", finite, "training did not diverge"
@@ -227,7 +231,47 @@ def section_mlp(cfg: Config, rep: Report) -> None:
     )
     if cfg.peers and torch_version is None:
         print("  (torch not importable: no PyTorch column)")
-    rep.sections["mlp"] = {"torch": torch_version, "repeats": repeats, "rows": rows}
+    if reference_rows:
+        _print_reference_rows(reference_rows)
+    rep.sections["mlp"] = {
+        "torch": torch_version,
+        "repeats": repeats,
+        "rows": rows,
+        "reference": reference_rows,
+    }
+
+
+def _reference_row(
+    spec: Any, dt: np.dtype[Any], x: Any, t: Any, numpy_step: Callable[[], Any],
+    fast: dict[str, Stats], repeats: int, block: float,
+) -> dict[str, Any]:  # fmt: skip
+    """The same step with every trick of tinygrad_nn/_fast switched off (reference_mode),
+    timed against the hand-written step again: what the fast path buys."""
+    model, opt = workloads.build_ours(spec, dt)
+    with tinygrad_nn.reference_mode():
+        step = workloads.our_step(model, opt, x, t)
+        stats = harness.measure({"numpy": numpy_step, "reference": step}, repeats, block)
+    r_ref = harness.ratio(stats["reference"], stats["numpy"])
+    r_fast = harness.ratio(fast["ours"], fast["numpy"])
+    return {
+        "workload": spec.key, "title": spec.title, "dtype": dt.name,
+        "reference": stats["reference"].as_dict(), "fast": fast["ours"].as_dict(),
+        "reference_over_numpy": r_ref, "fast_over_numpy": r_fast,
+        "reference_over_fast": r_ref["median"] / r_fast["median"],
+    }  # fmt: skip
+
+
+def _print_reference_rows(rows: list[dict[str, Any]]) -> None:
+    print("\n  reference mode (tinygrad_nn.reference_mode(): the code a reader reads, no fast path)")
+    printed = [
+        [r["title"] if r["dtype"] == "float64" else "", r["dtype"],
+         fmt_time(r["fast"]["median"]), fmt_time(r["reference"]["median"]),
+         f"{r['fast_over_numpy']['median']:.2f}x", f"{r['reference_over_numpy']['median']:.2f}x",
+         f"{r['reference_over_fast']:.2f}x"]
+        for r in rows
+    ]  # fmt: skip
+    print(table(["workload", "dtype", "fast", "reference", "fast/numpy", "reference/numpy",
+                 "reference/fast"], printed))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------
@@ -259,6 +303,7 @@ def section_scalar(cfg: Config, rep: Report) -> None:
         "ours (Module API)": step_mod,
         "ours (plain Values)": step_plain,
         "ours (Module API, GC off)": step_mod,  # not a target: shows what the collector costs us
+        "ours (Module API, reference mode)": step_mod,  # not a target: what the fast path buys
     }
     loss_values = {"ours (Module API)": loss_mod().item(), "ours (plain Values)": loss_plain().item()}
     if mg is not None:
@@ -331,6 +376,7 @@ WORKER_ROWS = {
     "ours (Module API)": ("module", "on"),
     "ours (plain Values)": ("plain", "on"),
     "ours (Module API, GC off)": ("module", "off"),
+    "ours (Module API, reference mode)": ("module-reference", "on"),
     "micrograd (GC on)": ("micrograd", "on"),
     "micrograd (GC off)": ("micrograd", "off"),
 }

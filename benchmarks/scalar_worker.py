@@ -2,8 +2,9 @@
 
     python -m benchmarks.scalar_worker IMPLEMENTATION POINTS GC
 
-IMPLEMENTATION is ``module`` (our Module API), ``plain`` (our bare Values) or
-``micrograd``; GC is ``on`` or ``off``. Every worker starts from the same
+IMPLEMENTATION is ``module`` (our Module API), ``module-reference`` (the same
+in ``tinygrad_nn.reference_mode()``, set for the whole process), ``plain``
+(our bare Values) or ``micrograd``; GC is ``on`` or ``off``. Every worker starts from the same
 weights (``workloads.build_scalar_module``'s seed) and imports the same
 modules, so each pays for the same interpreter heap and nothing else: in the
 parent process it would also pay for torch, loaded for section 1, whose
@@ -30,10 +31,12 @@ from collections.abc import Callable
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
     os.environ[_var] = "1"
+if len(sys.argv) > 1 and sys.argv[1] == "module-reference":
+    os.environ["TINYGRAD_NN_REFERENCE"] = "1"  # before tinygrad_nn is imported
 
 from benchmarks import workloads  # noqa: E402
 
-IMPLEMENTATIONS = ("module", "plain", "micrograd")
+IMPLEMENTATIONS = ("module", "module-reference", "plain", "micrograd")
 LEARNING_RATE = 0.05
 
 
@@ -41,7 +44,7 @@ def build(implementation: str, points: int) -> Callable[[], None]:
     """The training step of ``implementation`` on ``points`` moons points."""
     rows, ys = workloads.scalar_data(points)
     model, _ = workloads.build_scalar_module()
-    if implementation == "module":
+    if implementation in ("module", "module-reference"):
         return workloads.scalar_steps(model, model.parameters, rows, ys, LEARNING_RATE)[1]
     weights = [float(p.data) for p in workloads.scalar_parameters(model)]
     if implementation == "plain":
