@@ -47,9 +47,9 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import tinygrad_nn  # noqa: E402
 from benchmarks import harness, reference, workloads  # noqa: E402
 from benchmarks.harness import Stats, Target, fmt_bytes, fmt_ratio, fmt_stats, fmt_time, table  # noqa: E402
-import tinygrad_nn  # noqa: E402
 from tinygrad_nn import Value, nn, optim  # noqa: E402
 
 SECTIONS = ("mlp", "scalar", "chain", "perop", "gradcheck", "memory")
