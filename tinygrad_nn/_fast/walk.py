@@ -180,10 +180,11 @@ def _walk(root: Any, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
                 c = rules[0](g, out, ad, bd)
         except (ZeroDivisionError, OverflowError):
             c = call_rule(rules[0], g, out, (ad,) if b is None and saved is None else (ad, bd), {})
-        # A rule returns a Python float only for an input whose data is one
-        # (see Op), so a float contribution needs no conforming.
+        # A float contribution for a float input needs no conforming. (Op's
+        # contract says a rule returns a float only for a float input, but on
+        # numpy 1.x a Python float times a numpy bool is a float: check both.)
         if a is not None:  # ad and bd are a's and b's data
-            if type(c) is not float:
+            if type(c) is not float or type(ad) is not float:
                 c = conform(c, ad)
             prev = a._pending
             a._pending = c if prev is token else prev + c
@@ -197,7 +198,7 @@ def _walk(root: Any, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
                 c = rules[1](g, out, ad, bd)
             except (ZeroDivisionError, OverflowError):
                 c = call_rule(rules[1], g, out, (ad, bd), {})
-            if type(c) is not float:
+            if type(c) is not float or type(bd) is not float:
                 c = conform(c, bd)
             prev = b._pending
             b._pending = c if prev is token else prev + c
