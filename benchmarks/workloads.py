@@ -81,16 +81,11 @@ def mlp_data(spec: MLPSpec, dtype: Any, seed: int = 0) -> tuple[np.ndarray, np.n
 
 
 def build_ours(spec: MLPSpec, dtype: Any, seed: int = 0) -> tuple[nn.Sequential, optim.SGD]:
-    """The model as users write it: Sequential(Dense, activation, Dense, ...) and SGD."""
-    gen = np.random.default_rng(seed)
-    modules: list[nn.Module] = []
-    for n_in, n_out, act in zip(spec.sizes[:-1], spec.sizes[1:], spec.activations, strict=True):
-        modules.append(nn.Dense(n_in, n_out, rng=gen, dtype=dtype))
-        if act == "sigmoid":
-            modules.append(nn.Sigmoid())
-        elif act == "tanh":
-            modules.append(nn.Tanh())
-    model = nn.Sequential(*modules)
+    """The model as users write it: ``nn.mlp`` (Sequential of Dense and activation modules) and SGD."""
+    *hidden, output = [None if act == "linear" else act for act in spec.activations]
+    if len(set(hidden)) > 1:
+        raise ValueError(f"build_ours: nn.mlp takes one hidden activation, {spec.key!r} has {hidden}")
+    model = nn.mlp(spec.sizes, hidden[0] if hidden else None, output, rng=seed, dtype=dtype)
     return model, optim.SGD(model.parameters(), lr=spec.lr)
 
 

@@ -16,8 +16,10 @@ from tinygrad_nn.ops import Op
 from tinygrad_nn.testing import arrays, shapes
 from tinygrad_nn.value import apply
 
-# The package exports the function gradcheck, which hides the module of the same name.
-gc_module = importlib.import_module("tinygrad_nn.gradcheck")
+# The package exports the function gradcheck, which hides the subpackage of the same name;
+# the batch-size limits live in its submodules.
+batched = importlib.import_module("tinygrad_nn.gradcheck.batched")
+module_loss = importlib.import_module("tinygrad_nn.gradcheck.module_loss")
 rng = np.random.default_rng(0)
 
 
@@ -25,6 +27,9 @@ def test_package_exports():
     assert tinygrad_nn.gradcheck is gradcheck and tinygrad_nn.gradcheck_module is gradcheck_module
     assert tinygrad_nn.GradcheckError is GradcheckError and issubclass(GradcheckError, AssertionError)
     assert {"gradcheck", "gradcheck_module", "GradcheckError", "backprop"} <= set(tinygrad_nn.__all__)
+    package = importlib.import_module("tinygrad_nn.gradcheck")
+    assert package.gradcheck is gradcheck and package.GradcheckReport is GradcheckReport
+    assert all(hasattr(package, name) for name in package.__all__)
 
 
 # An op with a deliberately wrong derivative: f(x) = x², f'(x) claimed 2x,
@@ -206,7 +211,7 @@ def test_batched_and_looped_differences_agree():
 
 
 def test_batches_are_split_into_chunks(monkeypatch):
-    monkeypatch.setattr(gc_module, "_MAX_BATCH_ELEMENTS", 20)
+    monkeypatch.setattr(batched, "_MAX_BATCH_ELEMENTS", 20)
     x = rng.standard_normal((3, 3))
     fn = Counting(lambda x: (x.tanh() * x).sum(-1))
     report = gradcheck(fn, [x], vectorized=True)
@@ -216,7 +221,7 @@ def test_batches_are_split_into_chunks(monkeypatch):
 
 
 def test_batches_hold_a_bounded_number_of_copies(monkeypatch):
-    monkeypatch.setattr(gc_module, "_MAX_BATCH_ROWS", 4)
+    monkeypatch.setattr(batched, "_MAX_BATCH_ROWS", 4)
     x = rng.standard_normal(6)
     fn = Counting(lambda x: (x.tanh() * x).sum(-1))
     report = gradcheck(fn, [x], vectorized=True)
@@ -507,7 +512,7 @@ def test_shared_layers_and_chunked_batches(monkeypatch):
     x, t = rng.standard_normal((4, 3)), rng.uniform(0, 1, (4, 3))
     slow = gradcheck_module(model, nn.sse_loss, x, t, vectorized=False)
     whole = gradcheck_module(model, nn.sse_loss, x, t)
-    monkeypatch.setattr(gc_module, "_MODULE_BATCH_ELEMENTS", 1)  # one perturbed element per call
+    monkeypatch.setattr(module_loss, "_MODULE_BATCH_ELEMENTS", 1)  # one perturbed element per call
     chunked = gradcheck_module(model, nn.sse_loss, x, t)
     assert [c.name for c in slow] == ["0.weight", "0.bias"]
     assert all(c.vectorized for c in whole) and all(c.vectorized for c in chunked)
@@ -547,7 +552,7 @@ def test_parameters_are_restored_after_a_failure_mid_check(vectorized, n):
 
 
 def test_a_batch_that_fails_after_the_probe_falls_back_to_the_loop(monkeypatch):
-    monkeypatch.setattr(gc_module, "_MODULE_BATCH_ELEMENTS", 1)  # one perturbed element per call
+    monkeypatch.setattr(module_loss, "_MODULE_BATCH_ELEMENTS", 1)  # one perturbed element per call
     model = nn.Sequential(Flaky(4, batched_only=True), nn.Tanh())
     x, t = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
     # Calls: the checked pass, the layer outputs, the probe's batch (it passes), two single

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from tinygrad_nn import data, nn
-from tinygrad_nn import train as train_module
 from tinygrad_nn.checkpoint import atomic_write_bytes as real_atomic_write_bytes
 from tinygrad_nn.train import (
     PROGRESS_ENV,
@@ -23,6 +22,7 @@ from tinygrad_nn.train import (
     default_epochs,
     default_lr,
     parse_hidden,
+    reporting,
     train,
 )
 
@@ -187,7 +187,7 @@ def test_metrics_and_plot_are_written_atomically(tmp_path, monkeypatch):
         written.append(path.name)
         real_atomic_write_bytes(path, data)
 
-    monkeypatch.setattr(train_module, "atomic_write_bytes", recording)
+    monkeypatch.setattr(reporting, "atomic_write_bytes", recording)
     result, _, _ = _run(tmp_path, epochs=2)
     assert sorted(written) == ["loss.png", "metrics.csv", "metrics.json"]
     run = tmp_path / "run"

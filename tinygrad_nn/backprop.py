@@ -46,14 +46,16 @@ __all__ = ["deltas", "error", "forward", "gradients"]
 
 _REDUCTIONS = ("sum", "mean")
 
+# The activations whose g and g′ are written out below (_g, _g_prime).
+_SUPPORTED = ("sigmoid", "tanh", "relu", "identity")
+
 
 def _activation_name(module: Any) -> str | None:
     """'sigmoid' etc. for a supported activation module, None for anything else."""
-    from . import nn
+    from .nn import ACTIVATIONS
 
-    supported = ((nn.Sigmoid, "sigmoid"), (nn.Tanh, "tanh"), (nn.ReLU, "relu"), (nn.Identity, "identity"))
-    for cls, name in supported:
-        if type(module) is cls:  # exact type: a subclass may compute something else
+    for name in _SUPPORTED:
+        if type(module) is ACTIVATIONS[name]:  # exact type: a subclass may compute something else
             return name
     return None
 

@@ -99,6 +99,7 @@ def values(
 # ---------------------------------------------------------------------------
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity", "none")
+"""What :func:`dense_networks` puts after a layer: a name in :data:`tinygrad_nn.nn.ACTIVATIONS`, or none."""
 
 
 def _int_range(spec: Any, what: str, low: int) -> st.SearchStrategy[int]:
@@ -153,7 +154,7 @@ def dense_networks(
             modules.append(layer)
             act = draw(st.sampled_from(acts))
             if act != "none":
-                modules.append(getattr(nn, {"relu": "ReLU"}.get(act, act.capitalize()))())
+                modules.append(nn.make_activation(act))
         return nn.Sequential(*modules)
 
     return build()

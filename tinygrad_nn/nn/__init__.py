@@ -13,13 +13,26 @@
 
 from ..checkpoint import CheckpointError
 from . import functional, init
-from .activations import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .activations import (
+    ACTIVATIONS,
+    Identity,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    make_activation,
+)
+from .builders import mlp
 from .containers import ModuleList, ParameterList, Sequential
 from .layers import Dense
 from .losses import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss, sse_loss
 from .module import LoadResult, Module, Parameter
 
 __all__ = [
+    "ACTIVATIONS",
     "CheckpointError",
     "Dense",
     "Identity",
@@ -41,6 +54,8 @@ __all__ = [
     "cross_entropy",
     "functional",
     "init",
+    "make_activation",
+    "mlp",
     "mse_loss",
     "sse_loss",
 ]

@@ -13,6 +13,7 @@ from ..value import Value, apply
 from .module import Module
 
 __all__ = [
+    "ACTIVATIONS",
     "Identity",
     "LeakyReLU",
     "LogSoftmax",
@@ -26,6 +27,7 @@ __all__ = [
     "leaky_relu",
     "log_sigmoid",
     "log_softmax",
+    "make_activation",
     "relu",
     "sigmoid",
     "softmax",
@@ -163,3 +165,37 @@ class Identity(Module):
 
     def forward(self, x: Any) -> Value:
         return identity(x)
+
+
+# -- by name -----------------------------------------------------------------------
+
+ACTIVATIONS: dict[str, type[Module]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softplus": Softplus,
+    "softmax": Softmax,
+    "log_softmax": LogSoftmax,
+    "identity": Identity,
+}
+"""The activation Modules by name, each named for the function it computes.
+
+The one table from a name (a command-line option, a configuration field) to
+a module: :func:`make_activation`, :func:`~tinygrad_nn.nn.mlp` and the δ
+rules of :mod:`tinygrad_nn.backprop` read it.
+"""
+
+
+def make_activation(name: str) -> Module:
+    """A new activation Module for ``name``, with its default options: ``"tanh"`` gives ``Tanh()``.
+
+    Raises ValueError, naming the valid names, when ``name`` is not in :data:`ACTIVATIONS`.
+
+    >>> make_activation("relu")
+    ReLU()
+    """
+    cls = ACTIVATIONS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+    return cls()
