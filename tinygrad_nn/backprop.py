@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .value import numeric_array  # input checking only: the math below is plain numpy
+from .coerce import numeric_array  # input checking only: the math below is plain numpy
 
 __all__ = ["deltas", "error", "forward", "gradients"]
 

@@ -81,3 +81,20 @@ def constant(x: Any, name: str) -> Any:
         raise TypeError(f"{name}: complex numbers are not supported")
     what = f"an array of dtype {x.dtype}" if isinstance(x, np.ndarray) else f"type {type(x).__name__}"
     raise TypeError(f"{name}: unsupported operand of {what}")
+
+
+def numeric_array(x: Any, where: str, what: str = "input", error: type[Exception] = TypeError) -> np.ndarray:
+    """``x`` (a Value's data, or array-like data) as a numeric ndarray, without copying.
+
+    Anything else raises ``error`` naming the operation ``where`` and the argument ``what``.
+    """
+    from .value import Value  # (value.py builds on this module)
+
+    data = x.data if isinstance(x, Value) else x
+    try:
+        arr = np.asarray(data)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{where}: {what} is not an array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise error(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
+    return arr

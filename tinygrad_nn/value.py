@@ -375,21 +375,6 @@ class Value:
         return op_params(self) or None
 
 
-def numeric_array(x: Any, where: str, what: str = "input", error: type[Exception] = TypeError) -> np.ndarray:
-    """``x`` (a Value's data, or array-like data) as a numeric ndarray, without copying.
-
-    Anything else raises ``error`` naming the operation ``where`` and the argument ``what``.
-    """
-    data = x.data if isinstance(x, Value) else x
-    try:
-        arr = np.asarray(data)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{where}: {what} is not an array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise error(f"{where}: {what} must be numeric, got dtype {arr.dtype}")
-    return arr
-
-
 def _brief(x: Any) -> str:
     if type(x) is float:
         return repr(x)

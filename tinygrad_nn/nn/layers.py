@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..value import Value, numeric_array
+from ..coerce import numeric_array
+from ..value import Value
 from . import init as init_
 from .module import Module, Parameter
 

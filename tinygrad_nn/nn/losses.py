@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from .. import ops
-from ..value import Value, apply, numeric_array
+from ..coerce import numeric_array
+from ..value import Value, apply
 from .activations import as_value, softplus
 
 __all__ = [

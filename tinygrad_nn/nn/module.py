@@ -26,7 +26,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..checkpoint import CheckpointError, load_npz, save_npz
-from ..value import Value, numeric_array
+from ..coerce import numeric_array
+from ..value import Value
 
 __all__ = ["LoadResult", "Module", "Parameter"]
 
