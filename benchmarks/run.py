@@ -265,7 +265,7 @@ def _print_reference_rows(rows: list[dict[str, Any]]) -> None:
     print("\n  reference mode (tinygrad_nn.reference_mode(): the code a reader reads, no fast path)")
     printed = [
         [r["title"] if r["dtype"] == "float64" else "", r["dtype"],
-         fmt_time(r["fast"]["median"]), fmt_time(r["reference"]["median"]),
+         fmt_time(r["fast"]["median_s"]), fmt_time(r["reference"]["median_s"]),
          f"{r['fast_over_numpy']['median']:.2f}x", f"{r['reference_over_numpy']['median']:.2f}x",
          f"{r['reference_over_fast']:.2f}x"]
         for r in rows

@@ -170,12 +170,15 @@ def seed(root: Value, grad: Any) -> Any:
             "from constants, or was computed under no_grad)"
         )
     if grad is None:
-        if root.size != 1:
+        data = root.data
+        if type(data) is float:
+            return 1.0
+        if data.size != 1:
             raise ValueError(
                 f"backward: grad can be omitted only for a single-element output; this Value has "
                 f"shape {root.shape}. Pass grad= of that shape, or reduce it first (e.g. .sum())"
             )
-        return 1.0 if type(root.data) is float else np.ones_like(root.data)
+        return np.array(1.0, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
     if isinstance(grad, Value):
         grad = grad.data
     grad = np.array(constant(grad, "backward"), dtype=root.dtype)
@@ -187,8 +190,9 @@ def seed(root: Value, grad: Any) -> Any:
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
     """Accumulate ∂root/∂v into ``v.grad`` for every v in root's graph."""
     g0 = seed(root, grad)
-    if switch.fast_enabled() and not create_graph:
-        switch.fast_walk().backward(root, g0)
+    fast = switch.FAST_WALK  # the fast path's walk, unless reference_mode() is on
+    if fast is not None and not create_graph:
+        fast.backward(root, g0)
         return
     for step in walk(root, g0, create_graph):
         accumulate(step.node, step.grad, create_graph)
@@ -223,8 +227,9 @@ def grad(
             raise TypeError(f"grad: inputs must be Values, got {type(x).__name__}")
     g0 = seed(output, grad_output)
     wanted = {id(x) for x in inputs}
-    if switch.fast_enabled() and not create_graph:
-        found = switch.fast_walk().gradients(output, g0, wanted)
+    fast = switch.FAST_WALK
+    if fast is not None and not create_graph:
+        found = fast.gradients(output, g0, wanted)
     else:
         found = {id(s.node): s.grad for s in walk(output, g0, create_graph) if id(s.node) in wanted}
     results = []

@@ -24,7 +24,7 @@ from .. import numerics, ops
 from ..numerics import reshape, shape_of, swap_last
 from ..ops import Op, Rule
 from . import kernels
-from .kernels import dot, ndarray
+from .kernels import _dot, dot, ndarray
 
 
 class FusedOp(Op):
@@ -62,7 +62,7 @@ def _both_matrices(a: Any, b: Any) -> bool:
 
 def linear(x: Any, w: Any, b: Any) -> Any:
     """x @ w + b, the bias added in place into the fresh product."""
-    z = dot(x, w) if _both_matrices(x, w) else x @ w
+    z = _dot(x, w) if _both_matrices(x, w) and x.shape[1] != 1 else x @ w
     # (+= would cast a wider b down to z's dtype; a b of more axes than z raises, below)
     if type(z) is ndarray and type(b) is ndarray and z.dtype is b.dtype:
         try:
@@ -107,10 +107,16 @@ def _linear_joint(g: Any, wanted: Sequence[Any], x: Any, w: Any, b: Any) -> Any:
     if x.ndim != 2 or w.ndim != 2 or b.shape != w.shape[1:] or w.dtype is not dt or b.dtype is not dt:
         return None  # (a bias that broadcasts, such as shape (1,), needs the general rule)
     # g has the output's shape (batch, out) and dtype: each product has its input's.
+    if x.shape[0] == 1 or w.shape[1] == 1:  # an inner dimension of 1: see kernels.dot
+        return (
+            None if wanted[0] is None else dot(g, w.T),
+            None if wanted[1] is None else dot(x.T, g),
+            None if wanted[2] is None else kernels.sum_rows(g),
+        )
     return (
-        None if wanted[0] is None else dot(g, w.T),
-        None if wanted[1] is None else dot(x.T, g),
-        None if wanted[2] is None else kernels.sum_rows(g),
+        None if wanted[0] is None else _dot(g, w.T),
+        None if wanted[1] is None else _dot(x.T, g),
+        None if wanted[2] is None else _dot(kernels.ones(g), g),
     )
 
 

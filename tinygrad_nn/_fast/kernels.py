@@ -53,15 +53,20 @@ _add_reduce: Callable[..., Any] = np.add.reduce
 def sum_rows(x: np.ndarray) -> np.ndarray:
     """:func:`tinygrad_nn.numerics.sum_rows` (1ᵀx) with a cached ones vector and no dispatch."""
     if x.ndim == 2 and (x.dtype is F64 or x.dtype is F32):
-        key = (x.shape[0], x.dtype)
-        ones = _ONES.get(key)
-        if ones is None:
-            if len(_ONES) >= 64:  # many batch sizes: start over rather than grow
-                _ONES.clear()
-            ones = _ONES[key] = np.ones(x.shape[0], dtype=x.dtype)
-            ones.flags.writeable = False
-        return dot(ones, x)
+        return dot(ones(x), x)
     return numerics.sum_rows(x)
+
+
+def ones(x: np.ndarray) -> np.ndarray:
+    """A read-only ones vector as long as ``x``'s rows, in its dtype, cached."""
+    key = (x.shape[0], x.dtype)
+    v = _ONES.get(key)
+    if v is None:
+        if len(_ONES) >= 64:  # many batch sizes: start over rather than grow
+            _ONES.clear()
+        v = _ONES[key] = np.ones(x.shape[0], dtype=x.dtype)
+        v.flags.writeable = False
+    return v
 
 
 def _one_buffer(g: Any, out: Any) -> bool:

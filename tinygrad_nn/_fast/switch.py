@@ -28,11 +28,7 @@ def fast_enabled() -> bool:
     return bool(_state["fast"])
 
 
-def fast_walk() -> ModuleType:
-    """The fast walk's module (``_fast/walk.py``)."""
-    from . import walk
-
-    return walk
+FAST_WALK: ModuleType | None = None  # read by autograd.backward and autograd.grad
 
 
 def _build_swaps() -> None:
@@ -75,6 +71,10 @@ def install() -> None:
             _build_swaps()
         for owner, name, _, fast in _swaps:
             setattr(owner, name, fast)
+        from . import walk
+
+        global FAST_WALK
+        FAST_WALK = walk
         _state["fast"] = True
 
 
@@ -83,6 +83,8 @@ def uninstall() -> None:
     with _lock:
         for owner, name, reference, _ in _swaps:
             setattr(owner, name, reference)
+        global FAST_WALK
+        FAST_WALK = None
         _state["fast"] = False
 
 

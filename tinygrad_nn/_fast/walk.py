@@ -112,7 +112,11 @@ def _propagate(
         if joint is not None:
             c = joint[i]
         else:
-            c = call_rule(rules[i], g, out, args, params or {})
+            rule = rules[i]
+            try:
+                c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
+            except (ZeroDivisionError, OverflowError):
+                c = call_rule(rule, g, out, args, params or {})
             if type(c) is not float or type(p.data) is not float:
                 c = conform(c, p.data)
         prev = p._pending
