@@ -117,22 +117,24 @@ def vjp(node: Value, g: Any, create_graph: bool = False) -> list[tuple[int, Valu
     Returns ``(position, input, contribution)`` for each input that receives
     a gradient; each contribution has its input's shape and dtype.
     """
-    op, args, params = node._op, saved(node), op_params(node)
+    op, out, args, params = node._op, node.data, saved(node), op_params(node)
     assert op is not None
-    out: Any = node.data
     if create_graph:
-        # The rules run on Values (the node itself as ``out``, and each recorded
-        # input as itself), so what they compute is recorded in its turn.
-        with enable_grad():
-            out = node
-            args = tuple(a if p is None else p for p, a in zip(inputs(node), args, strict=True))
-            return [(i, p, _fit_value(call_rule(op.vjps[i], g, out, args, params), p))
-                    for i, p in enumerate(inputs(node)) if p is not None]  # fmt: skip
-    return [
-        (i, p, fit(call_rule(op.vjps[i], g, out, args, params), p.data))
-        for i, p in enumerate(inputs(node))
-        if p is not None
-    ]
+        # The rules run on Values (the node itself as ``out``, each recorded input
+        # as itself), so that what they compute is recorded in its turn.
+        out = node
+        args = tuple(a if p is None else p for p, a in zip(inputs(node), args, strict=True))
+    sent = []
+    for i, p in enumerate(inputs(node)):
+        if p is None:
+            continue  # a constant: no gradient
+        if create_graph:
+            with enable_grad():
+                c = _fit_value(call_rule(op.vjps[i], g, out, args, params), p)
+        else:
+            c = fit(call_rule(op.vjps[i], g, out, args, params), p.data)
+        sent.append((i, p, c))
+    return sent
 
 
 def call_rule(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: dict[str, Any]) -> Any:
@@ -158,7 +160,7 @@ def _fit_value(c: Any, p: Value) -> Value:
     if not isinstance(c, Value):
         return new_value(fit(c, p.data))
     if c.shape != p.shape:
-        c = c.sum_to(p.shape)
+        c = c.sum_to(p.shape)  # recorded, like every step of a differentiable gradient
     return c if c.dtype == p.dtype else c.astype(p.dtype)
 
 
