@@ -30,7 +30,7 @@ def test_trace_reaches_the_gradients_backward_stores_and_changes_no_grad():
         assert grad_of[name] == pytest.approx(v.grad, rel=1e-12), name
 
 
-def test_trace_of_a_fused_layer_names_its_delta_and_matches_backward():
+def test_trace_of_a_fused_layer_names_its_delta_and_matches_backward(fast_path):
     model = nn.Sequential(nn.Dense(2, 3, rng=0), nn.Sigmoid(), nn.Dense(3, 1, rng=1), nn.Tanh())
     err = (model(np.array([[0.5, -1.0], [1.0, 2.0]])) ** 2).sum()
     names = {"W1": model[0].weight, "b1": model[0].bias, "W2": model[2].weight}
@@ -109,3 +109,20 @@ def test_trace_of_a_division_by_zero_follows_ieee_like_the_engine():
 def test_trace_needs_a_single_element_root():
     with pytest.raises(ValueError, match=r"trace: the root must have a single element .* shape \(2,\)"):
         trace(Value(np.ones(2)) * 2.0)
+
+
+def test_trace_runs_the_backward_walk_and_agrees_with_it_on_the_reference_path(reference_path):
+    """The trace's steps are autograd.walk's: the same nodes in the same order, with
+    the gradients backward() stores (here on the reference path: unfused layers)."""
+    from tinygrad_nn import autograd, nn
+
+    x = np.array([[0.5, -1.0]])
+    model = nn.Sequential(nn.Dense(2, 2, rng=0), nn.Sigmoid(), nn.Dense(2, 1, rng=1))
+    E = nn.sse_loss(model(x), np.array([[1.0]]))
+    steps = backward_steps(E)
+    walked = list(autograd.walk(E, 1.0))
+    assert [s.op for s in steps] == [w.node.op for w in walked]
+    assert "matmul" in [s.op for s in steps] and "linear_sigmoid" not in [s.op for s in steps]
+    E.backward()
+    for s, w in zip(steps, walked, strict=True):
+        np.testing.assert_array_equal(s.grad, w.node.grad)

@@ -242,11 +242,3 @@ def grad(
             g = new_value(zeros) if create_graph else zeros
         results.append(g)
     return results
-
-
-# TEMPORARY (removed when graph's trace moves onto walk): the old names it imports.
-_conform = fit
-
-
-def _rule_ieee(rule: Any, g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
-    return call_rule(rule, g, out, args, params or {})

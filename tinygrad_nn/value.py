@@ -362,18 +362,6 @@ class Value:
         """
         autograd.backward(self, grad, create_graph=create_graph)
 
-    # TEMPORARY: the old accessors graph.py still reads (removed when it uses autograd's protocol).
-    def _input_values(self) -> tuple[Any, ...]:
-        return inputs(self)
-
-    def _raw_inputs(self) -> tuple[Any, ...]:
-        from ._fast.record import saved
-
-        return saved(self)
-
-    def _op_params(self) -> dict[str, Any] | None:
-        return op_params(self) or None
-
 
 def _brief(x: Any) -> str:
     if type(x) is float:

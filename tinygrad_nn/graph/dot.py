@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
+from .. import autograd
 from ..autograd import toposort
 from ..value import Value
 from .names import Names, _check_root, _edge_label, _name_table, summarize
@@ -37,7 +38,7 @@ def to_dot(root: Value, names: Names = None, *, max_items: int = 4, title: str |
     """
     _check_root(root, "to_dot")
     order = toposort(root)
-    table = _name_table(root, order, names)
+    table = _name_table(order, names)
     lines = [
         "digraph G {",
         "  rankdir=LR;",
@@ -61,7 +62,7 @@ def to_dot(root: Value, names: Names = None, *, max_items: int = 4, title: str |
     for v in order:
         if v.op is None:
             continue
-        for i, (p, arg) in enumerate(zip(v._input_values(), v._raw_inputs(), strict=True)):
+        for i, (p, arg) in enumerate(zip(autograd.inputs(v), autograd.saved(v), strict=True)):
             role = _edge_label(v.op, i)
             role_attr = [f'label="{_dot_escape(role)}"'] if role is not None else []
             if p is not None:

@@ -19,7 +19,8 @@ __all__ = ["Names", "summarize"]
 Names = Mapping[str, Value] | Iterable[tuple[str, Value]] | None
 """Display names for some Values of a graph: a mapping or ``(name, value)`` pairs (or None)."""
 
-# A Dense layer fused with its activation (ops.fuse), and its δ written from the output O.
+# A Dense layer fused with its activation (the fast path's fused ops, tinygrad_nn/_fast/fused.py),
+# and its δ written from the output O.
 _FUSED_DELTAS = {"linear_sigmoid": "O(1 − O)", "linear_tanh": "(1 − O²)", "linear_relu": "[O > 0]"}
 
 # Ops whose operands play different roles: the DOT edges are labelled with them
@@ -68,7 +69,7 @@ def summarize(x: Any, max_items: int = 4) -> str:
     return f"{arr.shape} [{items}{more}]{dtype}"
 
 
-def _name_table(root: Value, order: list[Value], names: Names) -> dict[int, str]:
+def _name_table(order: list[Value], names: Names) -> dict[int, str]:
     """id(value) -> display name: the caller's names first, then v0, v1, … in graph order."""
     table: dict[int, str] = {}
     if names is not None:

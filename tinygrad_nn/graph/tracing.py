@@ -4,9 +4,9 @@
 after every node that uses it, so its gradient is complete) and, for every
 edge into an input, shows the local derivative ∂node/∂input, the contribution
 ``grad · ∂node/∂input`` sent back, and the input's gradient accumulated so
-far. It runs the engine's own VJP rules (:mod:`tinygrad_nn.ops`) on a private
-table and leaves every ``.grad`` alone; the totals it reaches equal what
-``backward()`` stores.
+far. Its steps are those of :func:`tinygrad_nn.autograd.walk`, the walk
+``backward()`` runs on the reference path, so the totals it reaches are what
+``backward()`` stores; it leaves every ``.grad`` alone.
 
 >>> from tinygrad_nn import Value
 >>> from tinygrad_nn.graph import trace
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import _conform, _rule_ieee, toposort
+from .. import autograd
 from ..value import Value
 from .names import _FUSED_DELTAS, Names, _check_root, _name_table, summarize
 
@@ -100,25 +100,17 @@ class TraceStep:
     edges: tuple[TraceEdge, ...]
 
 
-def _call_rule(rule: Callable[..., Any], g: Any, out: Any, args: tuple[Any, ...], params: Any) -> Any:
-    """Run a VJP rule as the engine does: Python floats that hit 1/0 or overflow are redone in IEEE."""
-    try:
-        return rule(g, out, *args, **params) if params else rule(g, out, *args)
-    except (ZeroDivisionError, OverflowError):
-        return _rule_ieee(rule, g, out, args, params)
-
-
 def _local(node: Value, i: int, rule: Callable[..., Any], p: Value) -> tuple[Any, str]:
     """The local derivative ∂node/∂input_i (its value where it is compact, else None) and its text."""
-    args, params, out = node._raw_inputs(), node._op_params(), node.data
+    args, params, out = autograd.saved(node), autograd.op_params(node), node.data
     op = node.op or ""
     if node.size == 1:
         # A single-element node's Jacobian is one row: its VJP with g = 1.
         seed = 1.0 if type(out) is float else np.ones_like(out)
-        row = _conform(_call_rule(rule, seed, out, args, params), p.data)
+        row = autograd.fit(autograd.call_rule(rule, seed, out, args, params), p.data)
         return row, summarize(row)
     if op in _ELEMENTWISE and p.shape == node.shape:
-        raw = np.asarray(_call_rule(rule, np.ones_like(np.asarray(out)), out, args, params))
+        raw = np.asarray(autograd.call_rule(rule, np.ones_like(np.asarray(out)), out, args, params))
         diagonal = np.broadcast_to(raw, node.shape).astype(np.float64)
         return diagonal, "elementwise " + summarize(diagonal)
     texts = _VJP_TEXT.get(op)
@@ -134,41 +126,39 @@ def _local(node: Value, i: int, rule: Callable[..., Any], p: Value) -> tuple[Any
 def backward_steps(root: Value, names: Names = None) -> list[TraceStep]:
     """The backward pass from ``root``, one :class:`TraceStep` per node that requires grad.
 
-    Nothing's ``.grad`` changes: the gradients are propagated in a private
-    table with the engine's VJP rules, seeded with ∂root/∂root = 1 (``root``
-    must have a single element).
+    The steps are those of :func:`tinygrad_nn.autograd.walk`, the walk
+    ``backward`` runs, seeded with ∂root/∂root = 1 (``root`` must have a
+    single element); nothing's ``.grad`` changes.
     """
     _check_root(root, "trace")
     if root.size != 1:
         raise ValueError(
             f"trace: the root must have a single element (reduce it first), got shape {root.shape}"
         )
-    order = toposort(root)
-    table = _name_table(root, order, names)
+    table = _name_table(autograd.toposort(root), names)
     seed: Any = 1.0 if type(root.data) is float else np.ones_like(root.data)
-    pending: dict[int, Any] = {id(root): seed}
+    received: dict[int, Any] = {}  # each input's gradient so far, as the walk sums it
     steps: list[TraceStep] = []
-    for node in reversed(order):
-        g = pending.get(id(node))
-        if g is None:  # pragma: no cover - every node of the toposort is reached from root
-            continue
+    for step in autograd.walk(root, seed):
+        node = step.node
         edges: list[TraceEdge] = []
         inputs: list[str] = []
         if node._op is not None:
-            raws = node._raw_inputs()
-            for i, (p, arg) in enumerate(zip(node._input_values(), raws, strict=True)):
+            sent = {i: c for i, _, c in step.sent}
+            for i, (p, arg) in enumerate(zip(autograd.inputs(node), autograd.saved(node), strict=True)):
                 inputs.append(table[id(p)] if p is not None else f"const {summarize(arg)}")
                 if p is None:
                     continue
-                rule = node._op.vjps[i]
-                contribution = _conform(_call_rule(rule, g, node.data, raws, node._op_params()), p.data)
-                local, text = _local(node, i, rule, p)
-                prev = pending.get(id(p))
+                contribution = sent[i]
+                prev = received.get(id(p))
                 total = contribution if prev is None else prev + contribution
-                pending[id(p)] = total
+                received[id(p)] = total
+                local, text = _local(node, i, node._op.vjps[i], p)
                 edges.append(TraceEdge(table[id(p)], local, text, contribution, total))
         steps.append(
-            TraceStep(len(steps) + 1, table[id(node)], node.op, node.data, g, tuple(inputs), tuple(edges))
+            TraceStep(
+                len(steps) + 1, table[id(node)], node.op, node.data, step.grad, tuple(inputs), tuple(edges)
+            )
         )
     return steps
 

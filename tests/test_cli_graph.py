@@ -40,7 +40,7 @@ def test_cli_graph_expression_to_stdout(capsys):
     assert 'label="a\\ndata 2\\ngrad 6"' in out and 'label="b\\ndata -3\\ngrad -4"' in out
 
 
-def test_cli_graph_network(tmp_path, capsys):
+def test_cli_graph_network(tmp_path, capsys, fast_path):  # the picture shows the fused nodes
     assert main(["graph", "--network", "--out", str(tmp_path / "net.dot")]) == 0
     assert capsys.readouterr().out == f"wrote {tmp_path / 'net.dot'}\n"
     text = (tmp_path / "net.dot").read_text(encoding="utf-8")
