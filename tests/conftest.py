@@ -23,14 +23,8 @@ def fast_path():
     """For tests of the fast path's own structure (fused nodes, records, the
     default runtime's printed output): run them with the fast path installed,
     even when the suite runs in reference mode (TINYGRAD_NN_REFERENCE=1)."""
-    if switch.fast_enabled():
+    with switch.fast_mode():
         yield
-        return
-    switch.install()
-    try:
-        yield
-    finally:
-        switch.uninstall()
 
 
 @pytest.fixture

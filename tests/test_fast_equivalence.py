@@ -11,12 +11,11 @@ or one rounding apart fails.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,23 +31,10 @@ from tinygrad_nn.testing import arrays, broadcastable_shapes, dense_networks, ne
 from tinygrad_nn.value import apply
 
 
-@contextlib.contextmanager
-def fast() -> Iterator[None]:
-    """The fast path, even in a process started with TINYGRAD_NN_REFERENCE=1."""
-    if switch.fast_enabled():
-        yield
-        return
-    switch.install()
-    try:
-        yield
-    finally:
-        switch.uninstall()
-
-
 def both(build: Callable[[], Any]) -> tuple[Any, Any]:
     """``build()`` on the fast path, then on the reference path (inside errstate: silent)."""
     with np.errstate(all="ignore"):
-        with fast():
+        with switch.fast_mode():
             got = build()
         with reference_mode():
             want = build()

@@ -33,7 +33,7 @@ ArrayLike = Union[float, int, Sequence[Any], np.ndarray, np.generic, "Value"]
 def apply(op: ops.Op, *args: Any, **params: Any) -> Value:
     """Run ``op`` on Values and constants, and record it if anything needs a gradient."""
     raws = [a.data if isinstance(a, Value) else constant(a, op.name) for a in args]
-    if LEGACY_PROMOTION and len(raws) == 2:
+    if LEGACY_PROMOTION and len(raws) == 2:  # numpy 1.x: float32 stays float32 as on numpy 2
         raws = list(weak_float(*raws))
     out = run_forward(op, raws, params)
     v = new_value(as_data(out))

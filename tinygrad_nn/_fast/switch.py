@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -112,6 +113,20 @@ class reference_mode(contextlib.ContextDecorator):
             _state["depth"] -= 1
             if _state["depth"] == 0 and _state["restore"]:
                 install()
+
+
+@contextlib.contextmanager
+def fast_mode() -> Iterator[None]:
+    """The fast path installed inside the block, even in a process started with
+    ``TINYGRAD_NN_REFERENCE=1`` (for tests of the fast path itself)."""
+    if fast_enabled():
+        yield
+        return
+    install()
+    try:
+        yield
+    finally:
+        uninstall()
 
 
 def reference_from_environment() -> bool:
