@@ -621,3 +621,25 @@ def test_scalar_mlp_trains_and_round_trips(scalar_mlp, tmp_path):
     assert [p.data for p in other.parameters()] == [p.data for p in model.parameters()]
     with pytest.raises(ValueError, match=r"Neuron\(2 inputs\): got 3 inputs"):
         model.layers[0].neurons[0]([1.0, 2.0, 3.0])
+
+
+def test_calling_a_module_runs_forward_through_call_as_in_pytorch():
+    """module(x) is Module.__call__ -> self.forward(x): a subclass's own __call__
+    runs (also for a child class that only defines forward), and a forward
+    assigned on an instance is the one that runs."""
+    calls = []
+
+    class Logged(nn.Module):
+        def __call__(self, *args, **kwargs):
+            calls.append(type(self).__name__)
+            return super().__call__(*args, **kwargs)
+
+    class Double(Logged):
+        def forward(self, x):
+            return x * 2.0
+
+    assert Double()(Value(3.0)).data == 6.0 and calls == ["Double"]
+    layer = nn.Dense(2, 1, rng=0)
+    layer.forward = lambda x: Value(42.0)
+    assert layer(np.ones((1, 2))).data == 42.0
+    assert nn.Sequential(layer, nn.Sigmoid())(np.ones((1, 2))).data == pytest.approx(1 / (1 + np.exp(-42.0)))

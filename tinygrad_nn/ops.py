@@ -268,6 +268,7 @@ STACK = defop_variadic("stack", lambda *xs, axis: np.stack(xs, axis=axis), _stac
 # --- losses as single ops ---------------------------------------------------
 
 # scale · Σ (p − t)² (the sse loss has scale ½, mse 1/n); ∂/∂p = 2·scale·(p − t).
+# (The fast path writes each gradient into the fresh p − t: _fast/kernels.py.)
 SQUARED_ERROR = defop("squared_error", num.squared_error,
                       lambda g, out, p, t, scale: (g * (2.0 * scale)) * (p - t),
                       lambda g, out, p, t, scale: (g * (-2.0 * scale)) * (p - t),
