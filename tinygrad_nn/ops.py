@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from . import numerics as num
-from .numerics import astype as astype_
 from .numerics import (
     broadcast_error,
     broadcast_to,
@@ -256,7 +255,7 @@ GETITEM = defop("getitem", lambda x, index: np.asarray(x)[index],
 SCATTER = defop("scatter", num.scatter_raw,
                 lambda g, out, x, index, shape: getitem(g, index))  # fmt: skip
 ASTYPE = defop("astype", lambda x, dtype: np.asarray(x).astype(dtype),
-               lambda g, out, x, dtype: astype_(g, np.asarray(raw(x)).dtype))  # fmt: skip
+               lambda g, out, x, dtype: num.astype(g, np.asarray(raw(x)).dtype))  # fmt: skip
 WHERE = defop("where", lambda x, y, cond: np.where(cond, x, y),
               lambda g, out, x, y, cond: where(cond, g, 0.0),
               lambda g, out, x, y, cond: where(cond, 0.0, g),
