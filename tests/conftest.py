@@ -34,3 +34,15 @@ def reference_path():
 
     with reference_mode():
         yield
+
+
+@pytest.fixture
+def scalar_graph():
+    """f = tanh(a·b + c) · a with its names: a small scalar graph in which a is used twice."""
+    from tinygrad_nn import Value
+
+    a, b, c = Value(2.0), Value(-3.0), Value(10.0)
+    e = a * b
+    d = e + c
+    f = d.tanh() * a  # a is used twice: its gradient has two contributions
+    return f, {"a": a, "b": b, "c": c, "e": e, "d": d, "f": f}

@@ -16,19 +16,11 @@ from tinygrad_nn.graph import network_graph, render, to_dot
 HAS_DOT = shutil.which("dot") is not None
 
 
-def _scalar_graph():
-    a, b, c = Value(2.0), Value(-3.0), Value(10.0)
-    e = a * b
-    d = e + c
-    f = d.tanh() * a  # a is used twice: its gradient has two contributions
-    return f, {"a": a, "b": b, "c": c, "e": e, "d": d, "f": f}
-
-
 # -- DOT ------------------------------------------------------------------------------------------------
 
 
-def test_to_dot_shows_every_node_with_op_value_and_gradient():
-    f, names = _scalar_graph()
+def test_to_dot_shows_every_node_with_op_value_and_gradient(scalar_graph):
+    f, names = scalar_graph
     f.backward()
     dot = to_dot(f, names)
     assert dot.startswith("digraph G {") and dot.rstrip().endswith("}")
@@ -76,17 +68,17 @@ def test_graphviz_accepts_the_dot_text():
 # -- render ---------------------------------------------------------------------------------------------
 
 
-def test_render_without_graphviz_writes_dot_only(tmp_path, monkeypatch):
+def test_render_without_graphviz_writes_dot_only(tmp_path, monkeypatch, scalar_graph):
     monkeypatch.setattr(graph_dot.shutil, "which", lambda name: None)
-    f, names = _scalar_graph()
+    f, names = scalar_graph
     written = render(f, tmp_path / "g.svg", names)
     assert written.dot == tmp_path / "g.dot" and written.image is None
     assert written.dot.read_text(encoding="utf-8").startswith("digraph G {")
     assert not (tmp_path / "g.svg").exists()
 
 
-def test_render_dot_format_and_bad_format(tmp_path):
-    f, _ = _scalar_graph()
+def test_render_dot_format_and_bad_format(tmp_path, scalar_graph):
+    f, _ = scalar_graph
     written = render(f, tmp_path / "g.dot")
     assert written.image is None and written.dot.exists()
     with pytest.raises(ValueError, match="render: format must be 'svg', 'png' or 'dot', got 'jpg'"):

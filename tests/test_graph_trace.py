@@ -8,20 +8,11 @@ import pytest
 from tinygrad_nn import Value, graph, nn
 from tinygrad_nn.graph import backward_steps, trace
 
-
-def _scalar_graph():
-    a, b, c = Value(2.0), Value(-3.0), Value(10.0)
-    e = a * b
-    d = e + c
-    f = d.tanh() * a  # a is used twice: its gradient has two contributions
-    return f, {"a": a, "b": b, "c": c, "e": e, "d": d, "f": f}
-
-
 # -- trace ----------------------------------------------------------------------------------------------
 
 
-def test_trace_reaches_the_gradients_backward_stores_and_changes_no_grad():
-    f, names = _scalar_graph()
+def test_trace_reaches_the_gradients_backward_stores_and_changes_no_grad(scalar_graph):
+    f, names = scalar_graph
     steps = backward_steps(f, names)
     assert all(v.grad is None for v in names.values())
     f.backward()
@@ -42,8 +33,8 @@ def test_trace_of_a_fused_layer_names_its_delta_and_matches_backward(fast_path):
         np.testing.assert_allclose(grad_of[name], v.grad, rtol=1e-12, err_msg=name)
 
 
-def test_trace_visits_each_node_after_all_of_its_consumers():
-    f, names = _scalar_graph()
+def test_trace_visits_each_node_after_all_of_its_consumers(scalar_graph):
+    f, names = scalar_graph
     steps = backward_steps(f, names)
     assert steps[0].name == "f" and steps[0].grad == 1.0
     position = {s.name: s.index for s in steps}
@@ -56,8 +47,8 @@ def test_trace_visits_each_node_after_all_of_its_consumers():
     assert a_edges[-1].accumulated == pytest.approx(a_edges[0].contribution + a_edges[1].contribution)
 
 
-def test_scalar_local_derivatives_are_the_partial_derivatives():
-    f, names = _scalar_graph()
+def test_scalar_local_derivatives_are_the_partial_derivatives(scalar_graph):
+    f, names = scalar_graph
     steps = {s.name: s for s in backward_steps(f, names)}
     e_edges = {edge.input: edge for edge in steps["e"].edges}
     assert e_edges["a"].local == -3.0 and e_edges["b"].local == 2.0  # ∂(ab)/∂a = b, ∂(ab)/∂b = a
