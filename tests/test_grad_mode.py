@@ -122,3 +122,32 @@ def test_no_grad_decorates_generator_functions():
     assert gen.throw(ValueError) is False
     gen.close()
     assert is_grad_enabled()
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_concurrent_backward_passes_sum_exactly(fast_switching, reference):
+    """Two threads run backward on graphs sharing a parameter: every contribution arrives."""
+    from tinygrad_nn import reference_mode
+    from tinygrad_nn._fast import switch
+
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    s = Value(0.5)
+    n = 400
+    errors: list[BaseException] = []
+
+    def train(scale: float) -> None:
+        try:
+            for _ in range(n):
+                ((w * scale).sum() * s + s * s).backward()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    with reference_mode() if reference else switch.fast_mode():
+        threads = [threading.Thread(target=train, args=(k,)) for k in (1.0, 2.0)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors
+    np.testing.assert_array_equal(w.grad, np.full(3, n * (1.0 + 2.0) * 0.5))
+    assert s.grad == n * (6.0 + 12.0) + 2 * n * 2 * 0.5

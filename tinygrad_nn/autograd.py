@@ -25,6 +25,7 @@ dicts); ``tinygrad_nn.reference_mode()`` runs this one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -192,12 +193,19 @@ def seed(root: Value, grad: Any) -> Any:
 def backward(root: Value, grad: Any = None, create_graph: bool = False) -> None:
     """Accumulate ∂root/∂v into ``v.grad`` for every v in root's graph."""
     g0 = seed(root, grad)
-    fast = switch.FAST_WALK  # the fast path's walk, unless reference_mode() is on
-    if fast is not None and not create_graph:
-        fast.backward(root, g0)
-        return
-    for step in walk(root, g0, create_graph):
-        accumulate(step.node, step.grad, create_graph)
+    with _one_walk_at_a_time:
+        fast = switch.FAST_WALK  # the fast path's walk, unless reference_mode() is on
+        if fast is not None and not create_graph:
+            fast.backward(root, g0)
+            return
+        for step in walk(root, g0, create_graph):
+            accumulate(step.node, step.grad, create_graph)
+
+
+# Backward passes in several threads take turns: graphs may share parameters,
+# whose .grad each pass adds to (and the fast walk keeps scratch state on the
+# nodes). So concurrent passes give exactly the sum of their contributions.
+_one_walk_at_a_time = threading.RLock()
 
 
 def accumulate(node: Value, g: Any, create_graph: bool = False) -> None:
@@ -229,11 +237,12 @@ def grad(
             raise TypeError(f"grad: inputs must be Values, got {type(x).__name__}")
     g0 = seed(output, grad_output)
     wanted = {id(x) for x in inputs}
-    fast = switch.FAST_WALK
-    if fast is not None and not create_graph:
-        found = fast.gradients(output, g0, wanted)
-    else:
-        found = {id(s.node): s.grad for s in walk(output, g0, create_graph) if id(s.node) in wanted}
+    with _one_walk_at_a_time:
+        fast = switch.FAST_WALK
+        if fast is not None and not create_graph:
+            found = fast.gradients(output, g0, wanted)
+        else:
+            found = {id(s.node): s.grad for s in walk(output, g0, create_graph) if id(s.node) in wanted}
     results = []
     for x in inputs:
         g = found.get(id(x))
