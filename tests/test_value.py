@@ -507,3 +507,13 @@ def test_domain_edges_agree_between_floats_and_arrays(fn):
         with pytest.warns(RuntimeWarning):
             out = fn(Value(data))
         assert np.isnan(np.asarray(out.data)).all() or np.isinf(np.asarray(out.data)).all()
+
+
+@pytest.mark.parametrize("shape", [(4,), (2,), (3, 3), (2, 2, 3), (5, 1)])
+def test_sum_to_refuses_a_shape_it_cannot_reach(shape):
+    """Only axes broadcasting could have added or stretched can be summed away."""
+    x = Value(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"^sum_to: cannot sum shape \(2, 3\) down to"):
+        x.sum_to(shape)
+    for ok in [(3,), (1, 3), (2, 1), (1, 1), (), (2, 3)]:
+        assert x.sum_to(ok).shape == ok

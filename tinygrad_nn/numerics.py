@@ -363,4 +363,5 @@ def matmul_error(name: str, exc: Exception, a: Any, b: Any) -> str:
 def generic_error(name: str, exc: Exception, *xs: Any, **params: Any) -> str:
     """numpy's own message, with the op's name, the input shapes and the parameters."""
     detail = ", ".join(f"{k}={v!r}" for k, v in params.items())
-    return f"{name}: {exc} (input shapes {shapes(*xs)}{'; ' + detail if detail else ''})"
+    text = str(exc) if str(exc).startswith(f"{name}:") else f"{name}: {exc}"
+    return f"{text} (input shapes {shapes(*xs)}{'; ' + detail if detail else ''})"
