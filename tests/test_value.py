@@ -517,3 +517,28 @@ def test_sum_to_refuses_a_shape_it_cannot_reach(shape):
         x.sum_to(shape)
     for ok in [(3,), (1, 3), (2, 1), (1, 1), (), (2, 3)]:
         assert x.sum_to(ok).shape == ok
+
+
+def test_index_arrays_and_masks_are_captured_at_forward_time():
+    """Refilling the caller's index array or mask after the forward pass changes nothing."""
+    E = Value(np.arange(12.0).reshape(4, 3))
+    idx = np.array([0, 2])
+    rows = E[idx]
+    idx[:] = [1, 3]  # the caller reuses its buffer for the next batch
+    rows.sum().backward()
+    np.testing.assert_array_equal(E.grad.sum(axis=1), [3.0, 0.0, 3.0, 0.0])
+    np.testing.assert_array_equal(rows.data, [[0, 1, 2], [6, 7, 8]])
+
+    x, y = Value(np.ones(3)), Value(np.ones(3))
+    mask = np.array([True, False, True])
+    out = where(mask, x, y)
+    mask[:] = False
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(y.grad, [0.0, 1.0, 0.0])
+
+    lst = [1, 1]
+    picked = E[lst, [0, 2]]
+    lst[0] = 0
+    picked.sum().backward()
+    np.testing.assert_array_equal(E.grad[1], [1.0, 0.0, 1.0])  # row 1, as indexed at forward time

@@ -378,12 +378,20 @@ def _axis(axis: Any) -> Any:
 
 
 def _index(index: Any) -> Any:
-    """Replace Values used as indices by their data."""
-    if isinstance(index, Value):
-        return np.asarray(index.data)
+    """The index as the op records it: Values replaced by their data, and arrays
+    and lists copied, so that refilling the caller's index array after the
+    forward pass cannot send the gradient to other elements."""
     if type(index) is tuple:
-        return tuple(np.asarray(i.data) if isinstance(i, Value) else i for i in index)
-    return index
+        return tuple(_index_item(i) for i in index)
+    return _index_item(index)
+
+
+def _index_item(i: Any) -> Any:
+    if isinstance(i, Value):
+        return np.array(i.data)
+    if isinstance(i, (np.ndarray, list)):
+        return np.array(i)
+    return i
 
 
 def concatenate(values: Sequence[Any], axis: int = 0) -> Value:
@@ -409,8 +417,9 @@ def stack(values: Sequence[Any], axis: int = 0) -> Value:
 
 
 def where(cond: Any, x: Any, y: Any) -> Value:
-    """``x`` where ``cond`` holds, else ``y``; ``cond`` is a constant mask."""
-    mask = np.asarray(cond.data if isinstance(cond, Value) else cond, dtype=bool)
+    """``x`` where ``cond`` holds, else ``y``; ``cond`` is a constant mask (copied: changing
+    the caller's array afterwards does not change where the gradient goes)."""
+    mask = np.array(cond.data if isinstance(cond, Value) else cond, dtype=bool)
     return apply(ops.WHERE, x, y, cond=mask)
 
 
