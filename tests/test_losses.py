@@ -321,3 +321,17 @@ def test_bce_gradient_is_pytorchs_where_the_log_is_clamped():
     t = np.array([1.0, 0.0, 1.0, 1.0])
     nn.binary_cross_entropy(p, t, reduction="sum").backward()
     np.testing.assert_allclose(p.grad, [-1e12, 1e12, (0.3 - 1.0) / (0.3 * 0.7), -1e12], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_bce_is_finite_at_saturated_predictions_in_every_float_dtype(dtype):
+    """p = t = 1 gives loss and gradient 0; a fully wrong p gives the clamped loss
+    and a large finite gradient (float16 once gave nan and ±inf: 1e-12 is 0 there)."""
+    p = Value(np.array([1.0, 0.0, 1.0, 0.0], dtype=dtype))
+    t = np.array([1.0, 0.0, 0.0, 1.0], dtype=dtype)
+    loss = nn.binary_cross_entropy(p, t, reduction="none")
+    loss.sum().backward()
+    assert loss.dtype == dtype and p.grad.dtype == dtype
+    np.testing.assert_array_equal(loss.data, [0.0, 0.0, 100.0, 100.0])
+    assert np.all(np.isfinite(p.grad)) and p.grad[0] == 0.0 and p.grad[1] == 0.0
+    assert p.grad[2] > 1e4 and p.grad[3] < -1e4

@@ -298,9 +298,11 @@ def _bce(p: Any, t: Any) -> Any:
 
 def _bce_vjp_p(g: Any, out: Any, p: Any, t: Any) -> Any:
     spread = p * (1.0 - p)
-    tiny = np.asarray(raw(spread)) < _BCE_EPS
+    # The floor must be a positive number of p's dtype: 1e-12 is 0 in float16.
+    eps = max(_BCE_EPS, float(np.finfo(np.result_type(raw(p))).tiny))
+    tiny = np.asarray(raw(spread)) < eps
     if tiny.any():
-        spread = where(tiny, _BCE_EPS, spread)
+        spread = where(tiny, eps, spread)
     return g * (p - t) / spread
 
 
