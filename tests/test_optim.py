@@ -1,11 +1,13 @@
 """Optimizers against hand-computed updates (PyTorch's rules), state and bad input."""
 
+import copy
 import math
 
 import numpy as np
 import pytest
 
 from tinygrad_nn import Value, nn, optim
+from tinygrad_nn.checkpoint import CheckpointError
 
 P0 = np.array([[0.5, -1.0], [2.0, 0.25]])
 GRADS = [
@@ -179,7 +181,6 @@ def test_updates_are_in_place_and_keep_dtype():
         assert buffers and all(v.dtype == np.float32 for v in buffers)
 
 
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("make", [lambda w: optim.SGD([w], lr=0.1, momentum=0.9), lambda w: optim.Adam([w])])
 def test_large_parameters_update_in_slices_with_the_same_arithmetic(dtype, make):
@@ -200,6 +201,8 @@ def test_large_parameters_update_in_slices_with_the_same_arithmetic(dtype, make)
         twin.data = twin.data - scale * direction
         np.testing.assert_array_equal(w.data, twin.data)
     assert w.data is data and w.data.dtype == dtype
+
+
 def test_zero_grad():
     model = nn.Dense(2, 2, rng=0)
     opt = optim.SGD(model.parameters(), lr=0.1)
@@ -272,8 +275,10 @@ def test_sgd_state_dict_contents():
         "dampening",
         "weight_decay",
         "nesterov",
+        "num_params",
         "state.0.momentum_buffer",
     }
+    assert int(state["num_params"]) == 1
     np.testing.assert_array_equal(state["state.0.momentum_buffer"], [1.0, 2.0])
 
 
@@ -369,3 +374,37 @@ def test_a_float64_gradient_keeps_float32_state():
     opt.step()
     assert f.data.dtype == np.float32 and opt.state[0]["exp_avg"].dtype == np.float32
     opt.load_state_dict(opt.state_dict())
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam])
+def test_load_state_dict_refuses_a_state_for_another_number_of_parameters(make):
+    a, b = Value(np.zeros(2)), Value(np.zeros(3))
+    saved = make([a, b], lr=0.1).state_dict()  # before any step: hyperparameters only, and the count
+    other = make([Value(np.zeros(2))], lr=0.5)
+    with pytest.raises(CheckpointError, match=r"the state is for 2 parameters, this optimizer has 1"):
+        other.load_state_dict(saved)
+    assert other.lr == 0.5  # nothing changed
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps)])
+@pytest.mark.parametrize("bad", ["read-only", "integer", "broadcast"])
+def test_a_step_that_fails_on_a_later_parameter_changes_nothing(make, bad):
+    first, later = Value(np.ones(3)), Value(np.ones(3))
+    opt = make([first, later])
+    first.grad, later.grad = np.ones(3), np.ones(3)
+    opt.step()  # some state to keep
+    before = (first.data.copy(), later.data.copy(), copy.deepcopy(opt.state))
+    if bad == "read-only":
+        later.data.flags.writeable = False
+    elif bad == "integer":
+        later.data = np.arange(3)
+    else:
+        later.data = np.broadcast_to(np.ones(1), (3,))
+    first.grad, later.grad = np.ones(3), np.ones(3)
+    with pytest.raises((TypeError, ValueError), match=r"step: params\[1\]"):
+        opt.step()
+    np.testing.assert_array_equal(first.data, before[0])
+    for got, want in zip(opt.state, before[2], strict=True):
+        assert got.keys() == want.keys()
+        for k in got:
+            np.testing.assert_array_equal(got[k], want[k])

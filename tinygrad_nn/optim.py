@@ -124,7 +124,7 @@ class Optimizer:
             if g is not None:
                 data = p.data
                 if not (type(g) is _ndarray and type(data) is _ndarray and g.shape == data.shape
-                        and g.dtype is data.dtype):  # fmt: skip
+                        and g.dtype is data.dtype and data.flags.writeable):  # fmt: skip
                     g = self._conform_grad(len(grads), g, data)  # anything but the usual case
             grads.append(g)
         lr = self._plain_lr()
@@ -151,6 +151,16 @@ class Optimizer:
         float), or an error naming the parameter."""
         if isinstance(g, Value):  # from backward(create_graph=True)
             g = g.data
+        if type(data) is not float:
+            # Checked before any parameter changes: a step that fails changes nothing.
+            if not isinstance(data, np.ndarray) or data.dtype.kind != "f":
+                what = type(data).__name__ if not isinstance(data, np.ndarray) else f"dtype {data.dtype}"
+                raise TypeError(f"{self._name}.step: params[{i}] holds {what}; it can only update float data")
+            if not data.flags.writeable:
+                raise ValueError(
+                    f"{self._name}.step: params[{i}] (shape {data.shape}) holds a read-only array "
+                    "(a broadcast view, or writeable=False); it cannot be updated in place"
+                )
         if type(data) is float:
             if np.shape(g) != ():
                 raise ValueError(
@@ -181,8 +191,10 @@ class Optimizer:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Hyperparameters and per-parameter buffers as a flat dict of (copied) ndarrays."""
+        """Hyperparameters, the number of parameters (``num_params``) and the
+        per-parameter buffers, as a flat dict of (copied) ndarrays."""
         out = {name: np.array(value) for name, value in self._hyperparameters().items()}
+        out["num_params"] = np.array(len(self.params))
         for i, st in enumerate(self.state):
             for key, value in st.items():
                 out[f"state.{i}.{key}"] = np.array(value, copy=True)
@@ -197,9 +209,16 @@ class Optimizer:
         if missing:
             raise CheckpointError(f"{name}: missing hyperparameters {missing}")
         hyper = {k: np.asarray(state[k]) for k in self._hyper}
+        if "num_params" in state:  # (absent from states saved before it was recorded)
+            count = np.asarray(state["num_params"])
+            if count.shape != () or count.dtype.kind not in "iu" or int(count) != len(self.params):
+                have = len(self.params)
+                raise CheckpointError(
+                    f"{name}: the state is for {count.tolist()!r} parameters, this optimizer has {have}"
+                )
         new_state: list[dict[str, Any]] = [{} for _ in self.params]
         for key, value in state.items():
-            if key in self._hyper:
+            if key in self._hyper or key == "num_params":
                 continue
             parts = key.split(".")
             if (
