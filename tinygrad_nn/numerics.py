@@ -73,7 +73,7 @@ def sign(x: Any) -> Any:
     """Sign of the raw data (0 at 0): a locally constant mask, never recorded."""
     x = raw(x)
     if type(x) is float:
-        return float((x > 0.0) - (x < 0.0))
+        return float((x > 0.0) - (x < 0.0)) if x == x else x  # sign(nan) is nan, as np.sign's
     return np.sign(x)
 
 
@@ -228,10 +228,11 @@ def power(a: Any, b: Any) -> Any:
 def sigmoid(x: Any) -> Any:
     """σ(x) = 1 / (1 + e^-x), without overflow for any x."""
     if type(x) is float:
-        if x >= 0.0:
+        # The array formulas below, one number at a time (so both give the same bits).
+        if x >= _EXP_LIMIT_F64:
             return 1.0 / (1.0 + math.exp(-x))
         e = math.exp(x)
-        return e / (1.0 + e)
+        return e / (1.0 + e) if x < 0.0 else 1.0 / (1.0 + math.exp(-x))  # (nan: nan)
     x = np.asarray(x)
     if x.ndim and x.size and np.min(x) >= exp_limit(x.dtype):
         return 1.0 / (1.0 + np.exp(-x))  # the usual case: e^-x is finite everywhere
@@ -245,6 +246,9 @@ def sigmoid(x: Any) -> Any:
 def exp_limit(dtype: np.dtype[Any]) -> float:
     """The most negative x whose e^-x is finite in ``dtype`` (with a margin)."""
     return 0.1 - float(np.log(np.finfo(dtype).max))
+
+
+_EXP_LIMIT_F64 = exp_limit(np.dtype(np.float64))
 
 
 def tanh(x: Any) -> Any:
@@ -262,7 +266,7 @@ def sqrt(x: Any) -> Any:
 def relu(x: Any) -> Any:
     """max(x, 0)."""
     if type(x) is float:
-        return x if x > 0.0 else 0.0
+        return x if x > 0.0 or x != x else 0.0  # relu(nan) is nan, as np.maximum's
     return np.maximum(x, 0)
 
 
@@ -276,7 +280,7 @@ def leaky_relu(x: Any, slope: float) -> Any:
 def softplus(x: Any) -> Any:
     """log(1 + e^x) = max(x, 0) + log(1 + e^-|x|): no overflow, no cancellation for large |x|."""
     if type(x) is float:
-        return max(x, 0.0) + math.log1p(math.exp(-abs(x))) if x == x else x
+        return float(np.logaddexp(0.0, x))  # numpy's algorithm: the same bits as for arrays
     return np.logaddexp(0, x)
 
 

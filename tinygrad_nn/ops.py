@@ -150,6 +150,19 @@ def _matmul_vjp_b(g: Any, out: Any, a: Any, b: Any) -> Any:
     return reshape(r, shape_of(r)[:-1]) if nb == 1 else r
 
 
+def _pow_vjp_base(g: Any, out: Any, a: Any, b: Any) -> Any:
+    # d a^b / da = b a^(b-1). At a = b = 0 that is 0 · 0^-1: taken as 0 (a^0 is
+    # constant; PyTorch's convention), computed as 0 · 0^0 so that 0^-1 is never
+    # evaluated. num.power gives nan, not a complex number, for a negative float
+    # base and a fractional exponent.
+    if (type(b) is float or type(b) is int) and b != 0:
+        lowered = b - 1  # the usual case: a constant exponent, such as x ** 2
+    else:
+        both_zero = (np.asarray(raw(b)) == 0) & (np.asarray(raw(a)) == 0)
+        lowered = (where(both_zero, 1.0, b) if both_zero.any() else b) - 1
+    return g * b * num.power(a, lowered)
+
+
 def _pow_vjp_exponent(g: Any, out: Any, a: Any, b: Any) -> Any:
     # d a^b / db = a^b log a, defined for a > 0; 0 at a == 0 (as PyTorch); nan for a < 0.
     positive = np.asarray(raw(a)) > 0
@@ -207,7 +220,7 @@ DIV = defop("div", num.div,
 NEG = defop("neg", operator.neg,
             lambda g, out, a: -g)  # fmt: skip
 POW = defop("pow", num.power,
-            lambda g, out, a, b: g * b * a ** (b - 1),
+            _pow_vjp_base,
             _pow_vjp_exponent,
             error=broadcast_error)  # fmt: skip
 MATMUL = defop("matmul", operator.matmul,
