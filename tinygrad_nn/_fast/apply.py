@@ -29,7 +29,8 @@ from ..value import Value, new_value, refused
 from .kernels import ndarray
 
 _alloc = object.__new__
-_mode = grad_mode._mode  # this thread's recording mode (grad_mode.py)
+# Recording is on where no thread has turned it off, or this thread has it on
+# (grad_mode.py): the common case needs no thread-local lookup.
 
 
 def _ieee(op: Op, raws: tuple[Any, ...]) -> Any:
@@ -68,7 +69,7 @@ def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], V
         v.data = out
         v.grad = None
         v._pending = None
-        if (pa is not None or pb is not None) and _mode.enabled:
+        if (pa is not None or pb is not None) and (grad_mode._threads_off == 0 or grad_mode._mode.enabled):
             v.requires_grad = True
             v._op = op
             v._in0 = pa
@@ -101,7 +102,7 @@ def unary_method(op: Op) -> Callable[[Value], Value]:
         v.data = out
         v.grad = None
         v._pending = None
-        if self.requires_grad and _mode.enabled:
+        if self.requires_grad and (grad_mode._threads_off == 0 or grad_mode._mode.enabled):
             v.requires_grad = True
             v._op = op
             v._in0 = self
@@ -130,7 +131,9 @@ def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
     v = new_value(out if type(out) is ndarray and out.ndim else as_data(out))
     pw = w if w.requires_grad else None
     pb = b if b.requires_grad else None
-    if (px is not None or pw is not None or pb is not None) and _mode.enabled:
+    if (px is not None or pw is not None or pb is not None) and (
+        grad_mode._threads_off == 0 or grad_mode._mode.enabled
+    ):
         v.requires_grad = True
         v._op = op
         v._in0 = v._in1 = None
