@@ -25,6 +25,7 @@ dicts); ``tinygrad_nn.reference_mode()`` runs this one.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
@@ -125,16 +126,15 @@ def vjp(node: Value, g: Any, create_graph: bool = False) -> list[tuple[int, Valu
         # as itself), so that what they compute is recorded in its turn.
         out = node
         args = tuple(a if p is None else p for p, a in zip(inputs(node), args, strict=True))
-    sent = []
-    for i, p in enumerate(inputs(node)):
-        if p is None:
-            continue  # a constant: no gradient
-        if create_graph:
-            with enable_grad():
-                c = _fit_value(call_rule(op.vjps[i], g, out, args, params), p)
-        else:
-            c = fit(call_rule(op.vjps[i], g, out, args, params), p.data)
-        sent.append((i, p, c))
+    with enable_grad() if create_graph else contextlib.nullcontext():
+        # An op of many inputs cuts g into every input's piece at once.
+        pieces = None if op.split is None else op.split(g, out, args, **params)
+        sent = []
+        for i, p in enumerate(inputs(node)):
+            if p is None:
+                continue  # a constant: no gradient
+            c = call_rule(op.vjps[i], g, out, args, params) if pieces is None else pieces[i]
+            sent.append((i, p, _fit_value(c, p) if create_graph else fit(c, p.data)))
     return sent
 
 

@@ -61,16 +61,20 @@ class Op:
     ``vjps[i](g, out, *inputs, **params)`` returns the gradient for input
     ``i``: anything that broadcasts to the input (the engine sums it down to
     the input's shape and casts it to its dtype), but a Python float only
-    when the input itself is one. Variadic ops (``concatenate``, ``stack``)
-    give one rule that also takes the input's position first:
-    ``rule(i, g, out, *inputs, **params)``.
+    when the input itself is one.
+
+    Ops of any number of inputs (``concatenate``, ``stack``) have instead one
+    rule for all of them, ``split(g, out, inputs, **params)``, which returns
+    the list of every input's gradient: cutting g into its pieces once keeps
+    the backward pass linear in the number of inputs. (``vjps[i]`` still
+    works for them, one input at a time.)
 
     ``kernels`` are the rules the fast path calls: ``vjps`` itself, unless
     ``tinygrad_nn/_fast/kernels.py`` installs a kernel that computes the same
     numbers, bit for bit, with fewer temporaries.
     """
 
-    __slots__ = ("describe_error", "forward", "kernels", "name", "vjps")
+    __slots__ = ("describe_error", "forward", "kernels", "name", "split", "vjps")
 
     def __init__(
         self,
@@ -78,26 +82,28 @@ class Op:
         forward: Callable[..., Any],
         vjps: Sequence[Rule],
         describe_error: Callable[..., str] | None = None,
+        split: Callable[..., list[Any]] | None = None,
     ) -> None:
         self.name = name
         self.forward = forward
-        self.vjps: Sequence[Rule] = tuple(vjps)
+        self.vjps: Sequence[Rule] = tuple(vjps) if split is None else _EachInput(split)
         self.kernels: Sequence[Rule] = self.vjps
         self.describe_error = describe_error or generic_error
+        self.split = split
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
 
 class _EachInput(Sequence[Rule]):
-    """The VJP rules of a variadic op: input ``i``'s rule is ``rule(i, ...)``."""
+    """The per-input rules of an op with a ``split`` rule: input i's piece of it."""
 
-    def __init__(self, rule: Rule) -> None:
-        self._rule = rule
+    def __init__(self, split: Callable[..., list[Any]]) -> None:
+        self._split = split
 
     def __getitem__(self, i: Any) -> Any:
-        rule = self._rule
-        return lambda *args, **params: rule(i, *args, **params)
+        split = self._split
+        return lambda g, out, *xs, **params: split(g, out, xs, **params)[i]
 
     def __len__(self) -> int:
         raise TypeError("a variadic op has one rule per input, however many there are")
@@ -114,10 +120,10 @@ def defop(name: str, forward: Callable[..., Any], *vjps: Rule, error: Callable[.
     return op
 
 
-def defop_variadic(name: str, forward: Callable[..., Any], rule: Rule) -> Op:
-    """An op of any number of inputs whose one rule also takes the input's position."""
-    op = defop(name, forward, error=generic_error)
-    op.vjps = op.kernels = _EachInput(rule)
+def defop_variadic(name: str, forward: Callable[..., Any], split: Callable[..., list[Any]]) -> Op:
+    """An op of any number of inputs, with one rule that returns every input's gradient."""
+    op = Op(name, forward, (), generic_error, split)
+    OPS[name] = op
     return op
 
 
@@ -182,14 +188,18 @@ def _max_vjp(g: Any, out: Any, x: Any, *, axis: Any, keepdims: bool) -> Any:
     return unreduce(g, x, axis) * share
 
 
-def _concat_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
-    start = sum(shape_of(x)[axis] for x in xs[:i])
-    stop = start + shape_of(xs[i])[axis]
-    return getitem(g, (slice(None),) * axis + (slice(start, stop),))
+def _concat_split(g: Any, out: Any, xs: Sequence[Any], axis: int) -> list[Any]:
+    # Each input's gradient is its own stretch of g along the axis.
+    pieces, start = [], 0
+    for x in xs:
+        stop = start + shape_of(x)[axis]
+        pieces.append(getitem(g, (slice(None),) * axis + (slice(start, stop),)))
+        start = stop
+    return pieces
 
 
-def _stack_vjp(i: int, g: Any, out: Any, *xs: Any, axis: int) -> Any:
-    return getitem(g, (slice(None),) * axis + (i,))
+def _stack_split(g: Any, out: Any, xs: Sequence[Any], axis: int) -> list[Any]:
+    return [getitem(g, (slice(None),) * axis + (i,)) for i in range(len(xs))]
 
 
 def _sigmoid_of(x: Any) -> Any:
@@ -273,8 +283,8 @@ WHERE = defop("where", lambda x, y, cond: np.where(cond, x, y),
               lambda g, out, x, y, cond: where(cond, g, 0.0),
               lambda g, out, x, y, cond: where(cond, 0.0, g),
               error=broadcast_error)  # fmt: skip
-CONCATENATE = defop_variadic("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_vjp)
-STACK = defop_variadic("stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_vjp)
+CONCATENATE = defop_variadic("concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_split)
+STACK = defop_variadic("stack", lambda *xs, axis: np.stack(xs, axis=axis), _stack_split)
 
 
 # --- losses as single ops ---------------------------------------------------

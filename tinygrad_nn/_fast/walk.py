@@ -104,6 +104,8 @@ def _propagate(
             joint = op.joint(g, parents, *args)  # every contribution at once, or None
     else:
         rules = op.kernels
+        if op.split is not None:  # every input's gradient at once (concatenate, stack)
+            joint = op.split(g, out, args, **(params or {}))
     i = -1
     for p in parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
         i += 1
@@ -111,6 +113,8 @@ def _propagate(
             continue
         if joint is not None:
             c = joint[i]
+            if type(op) is not FusedOp and (type(c) is not float or type(p.data) is not float):
+                c = conform(c, p.data)  # (a fused op's joint rule gives them shaped already)
         else:
             rule = rules[i]
             try:
