@@ -2,13 +2,15 @@
 
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
 
 from tinygrad_nn import checkpoint, nn, optim
-from tinygrad_nn.checkpoint import CheckpointError, atomic_write_bytes, save_npz
+from tinygrad_nn.checkpoint import CheckpointError, atomic_write_bytes, load_npz, save_npz
 
 
 def make_model(seed=0, dtype=np.float64):
@@ -340,3 +342,41 @@ def test_atomic_write_bytes_replaces_whole_or_not_at_all(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["m.csv"]
     atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_save_refuses_to_replace_a_read_only_checkpoint(tmp_path):
+    path = tmp_path / "model.npz"
+    save_npz(path, {"w": np.ones(2)})
+    path.chmod(0o444)
+    try:
+        with pytest.raises(PermissionError, match="read-only; not replacing it"):
+            save_npz(path, {"w": np.zeros(2)})  # root could write it: refused all the same
+        np.testing.assert_array_equal(load_npz(path)["w"], np.ones(2))
+    finally:
+        path.chmod(0o644)
+
+
+def test_save_through_a_symlink_writes_the_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "real.npz"
+    save_npz(target, {"w": np.ones(2)})
+    link = tmp_path / "latest.npz"
+    link.symlink_to(target)
+    save_npz(link, {"w": np.full(2, 7.0)})
+    assert link.is_symlink()
+    np.testing.assert_array_equal(load_npz(target)["w"], [7.0, 7.0])
+
+
+def test_save_removes_temp_files_left_by_a_killed_save(tmp_path):
+    path = tmp_path / "model.npz"
+    code = "import os; print(os.getpid())"  # a process that has exited: its pid runs nothing
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    dead = int(done.stdout)
+    stale = tmp_path / f".model.npz.{dead}.abc123.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    other = tmp_path / f".other.npz.{dead}.abc123.tmp"  # another file's: not ours to remove
+    other.write_bytes(b"x")
+    live = tmp_path / f".model.npz.{os.getppid()}.xyz.tmp"  # a running process's save in progress
+    live.write_bytes(b"x")
+    save_npz(path, {"w": np.ones(2)})
+    assert not stale.exists() and other.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name, live.name])

@@ -91,14 +91,26 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 
 
 def _atomic_write(who: str, path: PathLike, write: Callable[[IO[bytes]], Any]) -> None:
-    """Run ``write`` on a temp file beside ``path``, flush and fsync it, then rename it over ``path``."""
-    target = os.path.abspath(os.fspath(path))
+    """Run ``write`` on a temp file beside ``path``, flush and fsync it, then rename it over ``path``.
+
+    A symlink is followed (its target gets the new content; the link stays),
+    a file without write permission is refused rather than replaced (even for
+    root, who could), and temp files left beside ``path`` by a save that was
+    killed are removed.
+    """
+    target = os.path.realpath(os.fspath(path))
     folder, name = os.path.split(target)
     if os.path.isdir(target):
         raise IsADirectoryError(f"{who}: {target} is a directory")
-    mode = _default_mode(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        if os.stat(target).st_mode & 0o222 == 0:
+            raise PermissionError(f"{who}: {target} is read-only; not replacing it (chmod u+w to allow)")
+    except FileNotFoundError:
+        pass
+    mode = _default_mode(target)
+    _remove_stale_temps(folder, name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise type(exc)(exc.errno, f"{who}: cannot write {target} ({exc.strerror})") from None
     try:
@@ -113,6 +125,34 @@ def _atomic_write(who: str, path: PathLike, write: Callable[[IO[bytes]], Any]) -
             os.unlink(tmp)
         raise
     _fsync_dir(folder)
+
+
+def _remove_stale_temps(folder: str, name: str) -> None:
+    """Delete ``.{name}.{pid}.*.tmp`` files whose process no longer runs (a save that was killed)."""
+    prefix = f".{name}."
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return
+    for entry in entries:
+        if not (entry.startswith(prefix) and entry.endswith(".tmp")):
+            continue
+        pid = entry[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, entry))
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process (or unknowable): leave its file alone
+    return True
 
 
 def _fsync_dir(folder: str) -> None:
