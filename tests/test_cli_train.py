@@ -88,6 +88,8 @@ def test_progress_goes_to_stderr_without_quiet(tmp_path, capsys, monkeypatch):
         (["--loss", "hinge"], "argument --loss: invalid choice: 'hinge'"),
         (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice"),
         (["--dataset", "linear", "--loss", "cross-entropy"], "--loss: cross-entropy needs a classification"),
+        (["--hidden", "99999999999999999999"], "--hidden: layer widths must be at most 100,000"),
+        (["--hidden", "20000,20000"], "needs a weight matrix of more than 100,000,000 entries"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_with_exit_code_2(tmp_path, capsys, args, message):
@@ -135,3 +137,11 @@ def test_python_dash_m_runs_train_in_a_subprocess(tmp_path):
     assert done.stderr == ""
     assert "final: train accuracy" in done.stdout and "test accuracy" in done.stdout
     assert (tmp_path / "model.npz").is_file() and (tmp_path / "metrics.csv").is_file()
+
+
+def test_an_empty_out_is_an_error_not_the_working_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--out", "", "--epochs", "1", "--quiet"]) == 2
+    _, err = capsys.readouterr()
+    assert "--out: expected a directory for the run, got an empty path" in err
+    assert list(tmp_path.iterdir()) == []

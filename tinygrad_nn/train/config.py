@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -91,6 +92,12 @@ def default_lr(optimizer: str, loss: str) -> float:
     return 0.02 if loss == "sse" else 0.2
 
 
+MAX_WIDTH = 100_000
+"""The widest hidden layer ``train`` builds."""
+MAX_WEIGHTS = 100_000_000
+"""The most weights between two hidden layers (800 MB in float64)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """The options of a training run (the ``tinygrad-nn train`` flags).
@@ -131,6 +138,15 @@ class TrainConfig:
             raise TrainConfigError(f"--loss: must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in self.hidden):
             raise TrainConfigError(f"--hidden: layer widths must be positive integers, got {self.hidden!r}")
+        too_wide = [h for h in self.hidden if h > MAX_WIDTH]
+        if too_wide:
+            raise TrainConfigError(f"--hidden: layer widths must be at most {MAX_WIDTH:,}, got {too_wide[0]}")
+        if any(a * b > MAX_WEIGHTS for a, b in itertools.pairwise(self.hidden)):
+            raise TrainConfigError(
+                f"--hidden: {self.hidden!r} needs a weight matrix of more than {MAX_WEIGHTS:,} entries"
+            )
+        if self.out is not None and not str(self.out).strip():
+            raise TrainConfigError("--out: expected a directory for the run, got an empty path")
         _positive_int("--batch-size", self.batch_size)
         if self.epochs is not None:
             _positive_int("--epochs", self.epochs)
