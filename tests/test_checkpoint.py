@@ -1,5 +1,6 @@
 """Checkpoints: atomic saves, pickle-free loads, all-or-nothing state loading."""
 
+import io
 import os
 import pickle
 import subprocess
@@ -380,3 +381,39 @@ def test_save_removes_temp_files_left_by_a_killed_save(tmp_path):
     save_npz(path, {"w": np.ones(2)})
     assert not stale.exists() and other.exists() and live.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name, live.name])
+
+
+def _npz_with_header(path, key: str, shape: tuple[int, ...], payload: bytes = b"", compress: bool = False):
+    """An .npz whose one entry's header declares ``shape`` (float64) whatever data follows."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(path, "w", compression=mode) as zf:
+        zf.writestr(key + ".npy", header.getvalue() + payload)
+
+
+def test_load_refuses_a_header_declaring_a_huge_array_before_allocating(tmp_path):
+    path = tmp_path / "crafted.npz"
+    _npz_with_header(path, "w", (1 << 40,))  # 8 TiB declared in a few hundred bytes
+    assert path.stat().st_size < 1000
+    with pytest.raises(CheckpointError, match=r"declares shape \(1099511627776,\).*more than the limit"):
+        load_npz(path)
+
+
+def test_load_refuses_a_member_that_unpacks_beyond_the_limit(tmp_path):
+    path = tmp_path / "bomb.npz"
+    _npz_with_header(path, "w", (4,), payload=bytes(50_000_000), compress=True)  # zeros compress to ~50 KB
+    assert path.stat().st_size < 1_000_000
+    limit = r"unpacks to 50,000,\d+ bytes, more than the limit of 1,000,000"
+    with pytest.raises(CheckpointError, match=limit):
+        load_npz(path, max_bytes=1_000_000)
+
+
+def test_module_load_checks_shapes_against_the_model_before_reading(tmp_path):
+    model = nn.Sequential(nn.Dense(3, 2, rng=0))
+    path = tmp_path / "big.npz"
+    _npz_with_header(path, "0.weight", (20_000, 20_000))  # 3.2 GB declared, under the default limit
+    before = model[0].weight.data.copy()
+    with pytest.raises(CheckpointError, match=r"shape mismatch for '0.weight'.*\(20000, 20000\).*\(3, 2\)"):
+        model.load(path)
+    np.testing.assert_array_equal(model[0].weight.data, before)

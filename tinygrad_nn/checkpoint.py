@@ -18,6 +18,7 @@ open with plain ``np.load(path)`` too.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import zipfile
@@ -31,7 +32,7 @@ from .value import Value
 
 PathLike = str | os.PathLike[str]
 
-__all__ = ["CheckpointError", "atomic_write_bytes", "load_npz", "save_npz"]
+__all__ = ["MAX_BYTES", "CheckpointError", "atomic_write_bytes", "load_npz", "save_npz"]
 
 # Array kinds a checkpoint may hold: bool, signed/unsigned int, float.
 _NUMERIC_KINDS = "biuf"
@@ -169,13 +170,27 @@ def _fsync_dir(folder: str) -> None:
         os.close(dfd)
 
 
-def load_npz(path: PathLike) -> dict[str, np.ndarray]:
+MAX_BYTES = 1 << 32
+"""The largest array :func:`load_npz` reads by default (4 GiB)."""
+
+
+def load_npz(
+    path: PathLike,
+    expected: Mapping[str, tuple[int, ...]] | None = None,
+    max_bytes: int = MAX_BYTES,
+) -> dict[str, np.ndarray]:
     """Read every array of the ``.npz`` at ``path`` into a dict, never unpickling.
+
+    Before any array is read, each entry's header is checked: the size it
+    declares (and the archive member's uncompressed size) must be at most
+    ``max_bytes``, and where ``expected`` maps the entry's name to a shape,
+    the shapes must agree. So a crafted file cannot make the loader allocate
+    more than the model needs.
 
     Raises :class:`FileNotFoundError` for a missing file and
     :class:`CheckpointError` (naming the file) for anything that is not a
     readable archive of numeric arrays: a truncated or corrupted file, a
-    pickle, an object array.
+    pickle, an object array, an entry too large or of the wrong shape.
     """
     where = os.fspath(path)
     with open(where, "rb") as f:  # a missing file raises FileNotFoundError as usual
@@ -183,6 +198,8 @@ def load_npz(path: PathLike) -> dict[str, np.ndarray]:
             raise CheckpointError(
                 f"{where}: not an .npz archive (the file is truncated, corrupted or of another format)"
             )
+        f.seek(0)
+        _check_headers(where, f, expected or {}, max_bytes)
         f.seek(0)
         out: dict[str, np.ndarray] = {}
         try:
@@ -206,3 +223,44 @@ def load_npz(path: PathLike) -> dict[str, np.ndarray]:
                 zlib.error) as exc:  # fmt: skip
             raise CheckpointError(f"{where}: corrupted checkpoint ({type(exc).__name__}: {exc})") from None
     return out
+
+
+def _check_headers(where: str, f: IO[bytes], expected: Mapping[str, tuple[int, ...]], max_bytes: int) -> None:
+    """Check each member's declared sizes and header against the limits, reading no array data."""
+    try:
+        with zipfile.ZipFile(f) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue  # np.load reports it, as not an array
+                key = info.filename[:-4]
+                if info.file_size > max_bytes + 65536:  # (a header is far smaller than 64 KiB)
+                    raise CheckpointError(
+                        f"{where}: entry {key!r} unpacks to {info.file_size:,} bytes, more than the "
+                        f"limit of {max_bytes:,}"
+                    )
+                with zf.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                if dtype.hasobject:
+                    what = "an object array (it would need pickle, which can run code)"
+                    raise CheckpointError(f"{where}: refusing to load {what}")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > max_bytes:
+                    raise CheckpointError(
+                        f"{where}: entry {key!r} declares shape {shape} ({nbytes:,} bytes), more than the "
+                        f"limit of {max_bytes:,}"
+                    )
+                want = expected.get(key)
+                if want is not None and tuple(shape) != tuple(want):
+                    raise CheckpointError(
+                        f"{where}: shape mismatch for {key!r}: the checkpoint has {tuple(shape)}, "
+                        f"the model has {tuple(want)}"
+                    )
+    except CheckpointError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as exc:  # fmt: skip
+        raise CheckpointError(f"{where}: corrupted checkpoint ({type(exc).__name__}: {exc})") from None

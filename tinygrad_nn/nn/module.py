@@ -253,7 +253,8 @@ class Module:
 
     def load(self, path: str | os.PathLike[str], strict: bool = True) -> LoadResult:
         """Load a checkpoint written by :meth:`save`; never unpickles, changes nothing on error."""
-        state = load_npz(path)
+        # The model's shapes bound what the loader reads (a crafted file cannot make it allocate more).
+        state = load_npz(path, expected={name: p.shape for name, p in self.named_parameters()})
         try:
             return self.load_state_dict(state, strict=strict)
         except CheckpointError as exc:
