@@ -568,3 +568,10 @@ def test_concatenate_and_stack_cut_the_gradient_once_per_node(monkeypatch, refer
     assert sorted(calls) == ["concatenate", "stack"]
     for x in xs:
         np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_mean_over_an_axis_of_a_scalar_names_the_op():
+    with pytest.raises(ValueError, match=r"^mean: axis 0 is out of bounds for array of dimension 0"):
+        Value(1.0).mean(axis=0)
+    with pytest.raises(ValueError, match=r"^mean: axis -3 is out of bounds"):
+        Value(np.ones((2, 3))).mean(axis=-3)

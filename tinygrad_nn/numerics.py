@@ -180,8 +180,15 @@ def keep_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     """The shape a reduction over ``axis`` leaves with ``keepdims=True``."""
     if axis is None:
         return (1,) * len(shape)
-    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    axes = set()
+    for a in (axis,) if isinstance(axis, int) else axis:
+        if not -len(shape) <= a < len(shape):  # numpy's error (a 0-d shape has no axis at all)
+            raise _AxisError(a, len(shape))
+        axes.add(a % len(shape))
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+_AxisError = getattr(np, "exceptions", np).AxisError  # (np.exceptions from numpy 1.25 on)
 
 
 def reduced_count(shape: tuple[int, ...], axis: Any) -> int:
