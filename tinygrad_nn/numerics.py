@@ -236,10 +236,10 @@ def sigmoid(x: Any) -> Any:
     """σ(x) = 1 / (1 + e^-x), without overflow for any x."""
     if type(x) is float:
         # The array formulas below, one number at a time (so both give the same bits).
-        if x >= _EXP_LIMIT_F64:
+        if x >= _EXP_LIMIT_F64 or x != x:  # e^-x is finite (or x is nan: nan)
             return 1.0 / (1.0 + math.exp(-x))
-        e = math.exp(x)
-        return e / (1.0 + e) if x < 0.0 else 1.0 / (1.0 + math.exp(-x))  # (nan: nan)
+        e = math.exp(x)  # x is very negative: exponentiate only x itself
+        return e / (1.0 + e)
     x = np.asarray(x)
     if x.ndim and x.size and np.min(x) >= exp_limit(x.dtype):
         return 1.0 / (1.0 + np.exp(-x))  # the usual case: e^-x is finite everywhere

@@ -18,18 +18,20 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-_state: dict[str, Any] = {"fast": False, "depth": 0, "restore": False}
+_state: dict[str, Any] = {"depth": 0, "restore": False}
 _lock = threading.RLock()
 # (owner, attribute name, reference version, fast version) for each swap.
 _swaps: list[tuple[Any, str, Any, Any]] = []
 
 
+# The fast walk's module while the fast path is installed, else None: read by
+# autograd.backward and autograd.grad, and the one record of which path is on.
+FAST_WALK: ModuleType | None = None
+
+
 def fast_enabled() -> bool:
     """True while the fast path is installed (the default)."""
-    return bool(_state["fast"])
-
-
-FAST_WALK: ModuleType | None = None  # read by autograd.backward and autograd.grad
+    return FAST_WALK is not None
 
 
 def _build_swaps() -> None:
@@ -76,7 +78,6 @@ def install() -> None:
 
         global FAST_WALK
         FAST_WALK = walk
-        _state["fast"] = True
 
 
 def uninstall() -> None:
@@ -86,7 +87,6 @@ def uninstall() -> None:
             setattr(owner, name, reference)
         global FAST_WALK
         FAST_WALK = None
-        _state["fast"] = False
 
 
 class reference_mode(contextlib.ContextDecorator):

@@ -95,32 +95,33 @@ def _propagate(
     op: Any, parents: Any, g: Any, out: Any, args: Any, params: Any, token: object, push: Any
 ) -> None:
     """Send an n-ary node's gradient ``g`` to its inputs ``parents``; push those that are ready."""
-    joint = None
+    shaped = pieces = None  # every input's contribution at once: already fitted, or to fit
     if type(op) is FusedOp:
         if op.pre is not None:
             g = op.pre(g, out)  # the shared stage once (a Dense layer's δ)
         rules = op.inner
         if op.joint is not None:
-            joint = op.joint(g, parents, *args)  # every contribution at once, or None
+            shaped = op.joint(g, parents, *args)  # or None: the case is left to the rules
     else:
         rules = op.kernels
-        if op.split is not None:  # every input's gradient at once (concatenate, stack)
-            joint = op.split(g, out, args, **(params or {}))
+        if op.split is not None:  # concatenate, stack: g cut into every input's piece
+            pieces = op.split(g, out, args, **(params or {}))
     i = -1
     for p in parents:  # an index, not zip(): zip's strict= keyword alone costs ~0.2 µs
         i += 1
         if p is None:
             continue
-        if joint is not None:
-            c = joint[i]
-            if type(op) is not FusedOp and (type(c) is not float or type(p.data) is not float):
-                c = conform(c, p.data)  # (a fused op's joint rule gives them shaped already)
+        if shaped is not None:
+            c = shaped[i]
         else:
-            rule = rules[i]
-            try:
-                c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
-            except (ZeroDivisionError, OverflowError):
-                c = call_rule(rule, g, out, args, params or {})
+            if pieces is not None:
+                c = pieces[i]
+            else:
+                rule = rules[i]
+                try:
+                    c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
+                except (ZeroDivisionError, OverflowError):
+                    c = call_rule(rule, g, out, args, params or {})
             if type(c) is not float or type(p.data) is not float:
                 c = conform(c, p.data)
         prev = p._pending
