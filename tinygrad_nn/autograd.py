@@ -1,7 +1,10 @@
 """Reverse mode: walk the graph from the output back to the leaves, applying VJP rules.
 
-``loss.backward()`` is three steps:
+``loss.backward()`` is three steps, after a check:
 
+0. **Check** (:func:`tinygrad_nn.versions.check_versions`) that no data a
+   rule will read was assigned since its node was recorded: the gradient
+   would mix old and new numbers. It raises before anything is written.
 1. **Order the nodes** (:func:`toposort`): every node after all the nodes
    that consume it, so that when the walk reaches a node, every contribution
    to its gradient has arrived. Kahn's algorithm over consumer counts, with a
@@ -38,8 +41,11 @@ from .coerce import as_data, constant
 from .grad_mode import enable_grad
 from .numerics import sum_to
 from .value import Value, new_value
+from .versions import check_versions
 
-__all__ = ["Step", "backward", "grad", "inputs", "op_params", "saved", "toposort", "vjp", "walk"]
+__all__ = [
+    "Step", "backward", "check_versions", "grad", "inputs", "op_params", "saved", "toposort", "vjp", "walk",
+]  # fmt: skip
 
 
 def toposort(root: Value) -> list[Value]:
@@ -96,8 +102,10 @@ def walk(root: Value, seed: Any, create_graph: bool = False) -> Iterator[Step]:
     """
     if create_graph and not isinstance(seed, Value):
         seed = new_value(seed)
+    order = toposort(root)
+    check_versions(order)
     pending: dict[int, Any] = {id(root): seed}  # gradients received so far, by node
-    for node in reversed(toposort(root)):
+    for node in reversed(order):
         g = pending.pop(id(node))
         sent = [] if node._op is None else vjp(node, g, create_graph)
         for _, p, c in sent:

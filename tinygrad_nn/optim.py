@@ -119,14 +119,16 @@ class Optimizer:
         """
         params = self.params
         grads: list[Any] = []  # grads[i] for params[i], checked (None: no update)
+        datas: list[Any] = []  # params[i].data where there is a gradient
         for p in params:
-            g = p.grad
+            g = data = p.grad
             if g is not None:
                 data = p.data
                 if not (type(g) is _ndarray and type(data) is _ndarray and g.shape == data.shape
                         and g.dtype is data.dtype and data.flags.writeable):  # fmt: skip
                     g = self._conform_grad(len(grads), g, data)  # anything but the usual case
             grads.append(g)
+            datas.append(data)
         lr = self._plain_lr()
         i = -1
         for p in params:  # an index rather than zip() or tuples: small models notice either
@@ -138,13 +140,15 @@ class Optimizer:
                 scale, direction = self._update(p, g, self.state[i])
             else:
                 scale, direction = lr, g
-            data = p.data
+            data = datas[i]
             if type(data) is float:
                 p.data = float(data - scale * direction)
-            elif data.size <= _SLICE:  # _sub_scaled's one-slice case, without the call
+                continue
+            if data.size <= _SLICE:  # _sub_scaled's one-slice case, without the call
                 data -= scale * direction
             else:
                 _sub_scaled(data, scale, direction)
+            p.data = data  # the array changed in place: assigning it counts the change (versions.py)
 
     def _conform_grad(self, i: int, g: Any, data: Any) -> Any:
         """params[i]'s gradient as its data's type, shape and dtype (a float for a

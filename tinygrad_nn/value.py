@@ -39,7 +39,9 @@ def apply(op: ops.Op, *args: Any, **params: Any) -> Value:
     v = new_value(as_data(out))
     parents = [a if isinstance(a, Value) and a.requires_grad else None for a in args]
     if grad_mode.is_grad_enabled() and any(p is not None for p in parents):
-        record(v, op, parents, raws, params)  # see _fast/record.py for how it is stored
+        # See _fast/record.py for how the record is stored; the stamp is
+        # the count of data changes so far (see Value.data).
+        record(v, op, parents, raws, params, stamp=_data_changes)
     return v
 
 
@@ -63,11 +65,25 @@ def refused(op: ops.Op, exc: Exception, raws: Sequence[Any], params: dict[str, A
 def new_value(data: Any) -> Value:
     """A constant Value around already-normalized data (no checks, no copy)."""
     v = object.__new__(Value)
-    v.data = data
+    v._data = data
+    v._version = 0
     v.grad = None
     v.requires_grad = False
     v._op = v._in0 = v._in1 = v._saved = v._pending = None
     return v
+
+
+# How many times any Value's .data has been assigned, in this process. A
+# Value's _version is this count as of its last assignment; a recorded
+# node's _stamp the count when it was recorded. So a node's VJP rules would
+# read data the forward pass did not see exactly when something they read
+# has a _version above the node's _stamp (autograd.check_versions).
+_data_changes = 0
+
+
+def data_changes() -> int:
+    """How many times any Value's ``.data`` has been assigned so far (a clock for versions)."""
+    return _data_changes
 
 
 class Value:
@@ -83,36 +99,68 @@ class Value:
     classic backprop derivation.
     """
 
-    # data, grad, requires_grad: what the user sees.
-    # _op, _in0, _in1, _saved: the node's record (which op made it, from what),
-    #     written by record() and read through autograd's inputs()/saved()/
-    #     op_params(); how it is packed is explained in _fast/record.py.
+    # _data (read and assigned as .data), grad, requires_grad: what the user sees.
+    # _version: the count of data changes (data_changes()) when .data was last
+    #     assigned; 0 if it never was since the Value was made.
+    # _op, _in0, _in1, _saved, _stamp: the node's record (which op made it,
+    #     from what, and when), written by record() and read through autograd's
+    #     inputs()/saved()/op_params(); how it is packed is explained in
+    #     _fast/record.py.
     # _pending, _count: scratch space of the fast backward walk (_fast/walk.py).
-    # _parameter: True on an nn.Parameter, unset on every other Value.
-    # (Ten slots: 112 bytes with the collector's header; see _fast/__init__.py.)
+    # _parameter: on an nn.Parameter, its name once a Module registers it
+    #     (True before); unset on every other Value.
     __slots__ = (
-        "_count", "_in0", "_in1", "_op", "_parameter", "_pending", "_saved", "data", "grad", "requires_grad",
+        "_count", "_data", "_in0", "_in1", "_op", "_parameter", "_pending", "_saved", "_stamp", "_version",
+        "grad", "requires_grad",
     )  # fmt: skip
     __array_ufunc__ = None  # ndarray (op) Value defers to Value's reflected operator
 
-    data: Any
+    _data: Any
+    _version: int
     grad: Any
     requires_grad: bool
     _op: ops.Op | None
+    _stamp: int
     _in0: Value | None
     _in1: Value | None
     _saved: Any
     _pending: Any
     _count: int
-    _parameter: bool
+    _parameter: bool | str
 
     def __init__(self, data: ArrayLike, requires_grad: bool = True, dtype: Any = None) -> None:
         if isinstance(data, Value):
             raise TypeError("Value: data is already a Value; use v.detach() to get a constant copy")
-        self.data = to_data(data, dtype)
+        self._data = to_data(data, dtype)
+        self._version = 0
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._op = self._in0 = self._in1 = self._saved = self._pending = None
+
+    @property
+    def data(self) -> Any:
+        """The number (a Python float) or numpy array this Value holds.
+
+        Assigning it (``v.data = x``, and ``v.data += x``, which assigns
+        too) counts as a change: a graph recorded before the change whose
+        gradient rules read this data refuses to run ``backward`` (it would
+        mix old and new numbers). Writes into the array that are not
+        assignments (``v.data[0] = 1``) are not seen; assign after them
+        (``v.data = v.data``) to have them count.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, new: Any) -> None:
+        global _data_changes
+        _data_changes += 1
+        self._data = new
+        self._version = _data_changes
+
+    @property
+    def version(self) -> int:
+        """When ``.data`` was last assigned, on the process's count of data changes (0: never)."""
+        return self._version
 
     # -- introspection -----------------------------------------------------
     @property

@@ -17,9 +17,12 @@ method and the profiles; instruction counts by callgrind, (a) is the
     The inputs of one- and two-input ops in two slots instead of a tuple, no
     tuple of raw inputs when every input is a recorded Value: one object per
     node for the garbage collector (the collector's share of a scalar MLP
-    step fell from about 95 ms to about 40 ms), and ten slots in all, 112
-    bytes with the collector's header (a size class below 128: the step ran
-    about 12% faster with the collector on).
+    step fell from about 95 ms to about 40 ms). With ten slots a Value took
+    112 bytes with the collector's header, a size class below 128 (the step
+    ran about 12% faster with the collector on); the version check's two
+    slots (``_version``, ``_stamp``: versions.py) made it 128 bytes and the
+    scalar MLP step about 3.5% longer (callgrind: 709M to 734M instructions
+    with the collector off, 802M to 830M with it on).
 ``apply.py``: ``apply`` unrolled
     Each binary operator is its own function with the recording inside (one
     Python call per ``a * b`` instead of two: 5,760 → 5,217 instructions);

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import grad_mode
+from .. import value as _value
 from ..coerce import LEGACY_PROMOTION, as_data, constant, weak_float
 from ..ops import Op
 from ..value import Value, new_value, refused
@@ -43,10 +44,10 @@ def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], V
     forward = op.forward
 
     def method(self: Value, other: Any) -> Value:
-        ad = self.data  # self is a Value: only the other operand needs a look
+        ad = self._data  # self is a Value: only the other operand needs a look
         pa = self if self.requires_grad else None
         if type(other) is Value or isinstance(other, Value):
-            bd = other.data
+            bd = other._data
             pb = other if other.requires_grad else None
         else:
             bd = other if type(other) is float else constant(other, op.name)
@@ -66,12 +67,14 @@ def binary_operator(op: Op, reflected: bool = False) -> Callable[[Value, Any], V
         if t is not float and (t is not ndarray or out.ndim == 0):
             out = as_data(out)
         v = _alloc(Value)
-        v.data = out
+        v._data = out
+        v._version = 0
         v.grad = None
         v._pending = None
         if (pa is not None or pb is not None) and (grad_mode._threads_off == 0 or grad_mode._mode.enabled):
             v.requires_grad = True
             v._op = op
+            v._stamp = _value._data_changes
             v._in0 = pa
             v._in1 = pb
             # When both inputs are recorded Values their data is reachable through
@@ -90,7 +93,7 @@ def unary_method(op: Op) -> Callable[[Value], Value]:
     forward = op.forward
 
     def method(self: Value) -> Value:
-        ad = self.data
+        ad = self._data
         try:
             out = forward(ad)
         except (ZeroDivisionError, OverflowError):
@@ -99,12 +102,14 @@ def unary_method(op: Op) -> Callable[[Value], Value]:
         if t is not float and (t is not ndarray or out.ndim == 0):
             out = as_data(out)
         v = _alloc(Value)
-        v.data = out
+        v._data = out
+        v._version = 0
         v.grad = None
         v._pending = None
         if self.requires_grad and (grad_mode._threads_off == 0 or grad_mode._mode.enabled):
             v.requires_grad = True
             v._op = op
+            v._stamp = _value._data_changes
             v._in0 = self
             v._in1 = v._saved = None  # the raw input is self.data
         else:
@@ -119,11 +124,11 @@ def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
     """``apply(op, x, w, b)`` for a layer: ``w`` and ``b`` are Values holding
     arrays (a Dense layer's parameters), ``x`` a Value or an ndarray (checked by the layer)."""
     if type(x) is Value or isinstance(x, Value):
-        xd = x.data
+        xd = x._data
         px = x if x.requires_grad else None
     else:
         xd, px = x, None
-    wd, bd = w.data, b.data
+    wd, bd = w._data, b._data
     try:
         out = op.forward(xd, wd, bd)
     except (ValueError, IndexError) as exc:
@@ -136,6 +141,7 @@ def apply_layer(op: Op, x: Any, w: Value, b: Value) -> Value:
     ):
         v.requires_grad = True
         v._op = op
+        v._stamp = _value._data_changes
         v._in0 = v._in1 = None
         v._saved = ((px, pw, pb), (xd, wd, bd), None)
     return v

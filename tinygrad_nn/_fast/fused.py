@@ -23,6 +23,7 @@ import numpy as np
 from .. import numerics, ops
 from ..numerics import reshape, shape_of, swap_last
 from ..ops import Op, Rule
+from ..versions import positions_read
 from . import kernels
 from .kernels import _dot, dot, ndarray
 
@@ -53,7 +54,13 @@ class FusedOp(Op):
 
 
 def _compose(pre: Callable[[Any, Any], Any], rule: Rule) -> Rule:
-    return lambda g, out, *args, **params: rule(pre(g, out), out, *args, **params)
+    def composed(g: Any, out: Any, *args: Any, **params: Any) -> Any:
+        return rule(pre(g, out), out, *args, **params)
+
+    # What it reads, for the version check (versions.py): pre reads the output.
+    inner = positions_read(rule, 3)
+    composed.reads = None if inner is None else tuple(sorted({0, *inner}))  # type: ignore[attr-defined]
+    return composed
 
 
 def _both_matrices(a: Any, b: Any) -> bool:

@@ -1,10 +1,11 @@
 """How a recorded Value keeps its record: written here, read through four functions.
 
 A recorded node remembers the op that made it, the Values its gradient goes
-to (None for a constant input), the raw inputs its VJP rules read, and the
-op's parameters. Conceptually that is ``(op, inputs, saved, params)``; it is
-packed into four slots of the Value so that a node of a scalar graph is one
-object for the garbage collector instead of two or three:
+to (None for a constant input), the raw inputs its VJP rules read, the
+op's parameters, and when it was recorded. Conceptually that is
+``(op, inputs, saved, params, stamp)``; it is packed into five slots of
+the Value so that a node of a scalar graph is one object for the garbage
+collector instead of two or three:
 
 ``_op``
     the :class:`~tinygrad_nn.ops.Op` (None on leaves and constants);
@@ -16,7 +17,11 @@ object for the garbage collector instead of two or three:
     None when every input is a recorded Value (the raw inputs are their
     ``.data``); the tuple of raw inputs when one is a constant; on an n-ary
     node (three or more inputs, or parameters) the triple
-    ``(inputs, raw inputs, params or None)``.
+    ``(inputs, raw inputs, params or None)``;
+``_stamp``
+    the count of data changes (:func:`tinygrad_nn.value.data_changes`) when
+    the node was recorded: ``backward`` refuses to run a rule whose data
+    was assigned after that (``autograd.check_versions``).
 
 :func:`record` is the only writer (the fast path's unrolled ``apply``
 variants in ``_fast/apply.py`` write the same packing inline, and the
@@ -31,10 +36,14 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def record(v: Any, op: Any, inputs: Sequence[Any], raws: Sequence[Any], params: dict[str, Any]) -> None:
-    """Make ``v`` the recorded result of ``op`` applied to ``inputs`` (raw data ``raws``)."""
+def record(
+    v: Any, op: Any, inputs: Sequence[Any], raws: Sequence[Any], params: dict[str, Any], stamp: int
+) -> None:
+    """Make ``v`` the recorded result of ``op`` applied to ``inputs`` (raw data ``raws``)
+    when the count of data changes was ``stamp``."""
     v.requires_grad = True
     v._op = op
+    v._stamp = stamp
     if len(inputs) <= 2 and not params:
         v._in0 = inputs[0]
         v._in1 = inputs[1] if len(inputs) == 2 else None
@@ -62,7 +71,7 @@ def saved(v: Any) -> tuple[Any, ...]:
     """The raw inputs a recorded node's op was applied to (its VJP rules' inputs).
 
     Where every input is a recorded Value they are read from those Values'
-    ``.data``: run backward before changing the data of a graph's leaves.
+    ``.data`` (``backward`` checks first that none was assigned since).
     """
     if v._saved is None:
         return tuple(p.data for p in inputs(v))

@@ -26,25 +26,32 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import call_rule
+from .. import value as _value
+from ..autograd import call_rule, check_versions, toposort
 from ..numerics import sum_to
 from ..value import Value
 from .fused import FusedOp
 from .kernels import ndarray, sum_rows
 
 
-def _count_consumers(root: Any) -> object:
+def _count_consumers(root: Any) -> tuple[object, bool]:
     """Set ``_count`` on every node reachable from ``root`` through inputs that
-    require grad (how many times it is an input inside that graph); return the token."""
+    require grad (how many times it is an input inside that graph); return the
+    token, and whether some node was recorded before the latest data change
+    (then ``autograd.check_versions`` must look closer)."""
     token = object()
     root._pending = token
     root._count = 0
     stack = [root]
     pop, push = stack.pop, stack.append
+    changes = _value._data_changes
+    changed = False
     while stack:
         node = pop()
         if node._op is None:
             continue
+        if node._stamp != changes:
+            changed = True
         # Unrolled for the two input slots: a loop over (a, b) costs a third more.
         a = node._in0
         if a is not None:
@@ -72,7 +79,7 @@ def _count_consumers(root: Any) -> object:
                         p._count = 1
                         if p._op is not None:  # a leaf has nothing to count (a layer's parameters)
                             push(p)
-    return token
+    return token, changed
 
 
 def conform(c: Any, like: Any) -> Any:
@@ -122,8 +129,8 @@ def _propagate(
                     c = rule(g, out, *args) if params is None else rule(g, out, *args, **params)
                 except (ZeroDivisionError, OverflowError):
                     c = call_rule(rule, g, out, args, params or {})
-            if type(c) is not float or type(p.data) is not float:
-                c = conform(c, p.data)
+            if type(c) is not float or type(p._data) is not float:
+                c = conform(c, p._data)
         prev = p._pending
         p._pending = c if prev is token else prev + c
         left = p._count
@@ -144,7 +151,9 @@ def gradients(root: Any, seed: Any, wanted: set[int]) -> dict[int, Any]:
 
 
 def _walk(root: Any, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
-    token = _count_consumers(root)
+    token, changed = _count_consumers(root)
+    if changed:
+        check_versions(toposort(root))  # raises before any gradient is written
     found: dict[int, Any] = {}
     stored: set[int] = set()  # ids of arrays already handed out as a .grad
     root._pending = seed
@@ -171,7 +180,7 @@ def _walk(root: Any, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
             node.grad = (old.data if isinstance(old, Value) else old) + g
         if op is None:
             continue
-        out, saved, a, b = node.data, node._saved, node._in0, node._in1
+        out, saved, a, b = node._data, node._saved, node._in0, node._in1
         if a is None and b is None:  # n-ary (see record.py)
             inputs, raws, params = saved
             _propagate(op, inputs, g, out, raws, params, token, push)
@@ -182,10 +191,10 @@ def _walk(root: Any, seed: Any, wanted: set[int] | None) -> dict[int, Any]:
                 ad, bd = saved
                 c = None if a is None else rules[0](g, out, ad, bd)
             elif b is None:  # one input
-                ad = a.data
+                ad = a._data
                 c = rules[0](g, out, ad)
             else:
-                ad, bd = a.data, b.data
+                ad, bd = a._data, b._data
                 c = rules[0](g, out, ad, bd)
         except (ZeroDivisionError, OverflowError):
             c = call_rule(rules[0], g, out, (ad,) if b is None and saved is None else (ad, bd), {})

@@ -50,7 +50,7 @@ class _ParameterType(type):
 
     def __instancecheck__(cls, obj: Any) -> bool:
         if cls is Parameter and type(obj) is Value:
-            return getattr(obj, "_parameter", False)
+            return bool(getattr(obj, "_parameter", False))
         return super().__instancecheck__(obj)
 
 
@@ -59,7 +59,7 @@ def _init_parameter(p: Value, data: Any, requires_grad: bool = True, dtype: Any 
     if isinstance(data, Value):
         data = data.data
     Value.__init__(p, data, requires_grad=requires_grad, dtype=dtype)
-    p._parameter = True
+    p._parameter = True  # a Module that registers it replaces this with its name
 
 
 class Parameter(Value, metaclass=_ParameterType):
@@ -121,6 +121,8 @@ class Module:
             if isinstance(value, Parameter):
                 modules.pop(name, None)
                 registry[name] = value
+                if value._parameter is True:  # named by its first Module, for error messages
+                    value._parameter = f"{type(self).__name__}.{name}"
             elif isinstance(value, Module):
                 registry.pop(name, None)
                 modules[name] = value
