@@ -11,6 +11,7 @@
 from . import autograd, backprop, data, graph, nn, optim, train
 from ._fast import switch as _switch
 from ._fast.switch import reference_mode
+from .anomaly import detect_anomaly, is_anomaly_enabled
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .transforms import grad, gradgradcheck, hessian, hvp, jacobian
@@ -29,6 +30,7 @@ __all__ = [
     "backprop",
     "concatenate",
     "data",
+    "detect_anomaly",
     "enable_grad",
     "grad",
     "gradcheck",
@@ -37,6 +39,7 @@ __all__ = [
     "graph",
     "hessian",
     "hvp",
+    "is_anomaly_enabled",
     "is_grad_enabled",
     "jacobian",
     "nn",

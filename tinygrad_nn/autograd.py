@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import anomaly
 from ._fast import switch
 from ._fast.record import inputs, op_params, saved
 from .coerce import as_data, constant
@@ -134,7 +135,10 @@ def vjp(node: Value, g: Any, create_graph: bool = False) -> list[tuple[int, Valu
         # as itself), so that what they compute is recorded in its turn.
         out = node
         args = tuple(a if p is None else p for p, a in zip(inputs(node), args, strict=True))
-    with enable_grad() if create_graph else contextlib.nullcontext():
+    with (
+        enable_grad() if create_graph else contextlib.nullcontext(),
+        anomaly.quiet() if anomaly._depth else contextlib.nullcontext(),
+    ):
         # An op of many inputs cuts g into every input's piece at once.
         pieces = None if op.split is None else op.split(g, out, args, **params)
         sent = []
@@ -142,6 +146,8 @@ def vjp(node: Value, g: Any, create_graph: bool = False) -> list[tuple[int, Valu
             if p is None:
                 continue  # a constant: no gradient
             c = call_rule(op.vjps[i], g, out, args, params) if pieces is None else pieces[i]
+            if anomaly._depth:  # inside detect_anomaly(): a new nan or inf stops here
+                anomaly.watch_backward(node, g, i, c)
             sent.append((i, p, _fit_value(c, p) if create_graph else fit(c, p.data)))
     return sent
 

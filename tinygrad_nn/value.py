@@ -23,7 +23,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import grad_mode, ops
+from . import anomaly, grad_mode, ops
 from ._fast.record import inputs, op_params, record
 from .coerce import F64, LEGACY_PROMOTION, as_data, constant, to_data, weak_float
 
@@ -35,7 +35,12 @@ def apply(op: ops.Op, *args: Any, **params: Any) -> Value:
     raws = [a.data if isinstance(a, Value) else constant(a, op.name) for a in args]
     if LEGACY_PROMOTION and len(raws) == 2:  # numpy 1.x: float32 stays float32 as on numpy 2
         raws = list(weak_float(*raws))
-    out = run_forward(op, raws, params)
+    if anomaly._depth:  # inside detect_anomaly(): check out; the node keeps the user's line
+        with anomaly.quiet():
+            out = run_forward(op, raws, params)
+        op = anomaly.watch_forward(op, raws, out)
+    else:
+        out = run_forward(op, raws, params)
     v = new_value(as_data(out))
     parents = [a if isinstance(a, Value) and a.requires_grad else None for a in args]
     if grad_mode.is_grad_enabled() and any(p is not None for p in parents):

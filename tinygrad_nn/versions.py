@@ -65,16 +65,17 @@ def positions_read(rule: Any, n_inputs: int, split: bool = False) -> tuple[int, 
 
 def _positions_read(op: Any, i: int, n_inputs: int) -> tuple[int, ...]:
     """What the rule for input ``i`` of ``op`` reads (see :func:`positions_read`);
-    everything when that cannot be told. Worked out once per op and input."""
-    key = (op, i, n_inputs if op.split is not None else None)
+    everything when that cannot be told. Worked out once per rule."""
+    split = op.split is not None
+    rule = op.split if split else op.vjps[i]
+    key = (rule, n_inputs if split else None)
     if key not in _READS:
-        split = op.split is not None
-        _READS[key] = positions_read(op.split if split else op.vjps[i], n_inputs, split)
+        _READS[key] = positions_read(rule, n_inputs, split)
     positions = _READS[key]
     return tuple(range(n_inputs + 1)) if positions is None else positions
 
 
-_READS: dict[tuple[Any, int, int | None], tuple[int, ...] | None] = {}
+_READS: dict[tuple[Any, int | None], tuple[int, ...] | None] = {}
 
 
 def check_versions(nodes: Iterable[Value]) -> None:
