@@ -12,6 +12,7 @@ from . import autograd, backprop, data, graph, nn, optim, train
 from ._fast import switch as _switch
 from ._fast.switch import reference_mode
 from .anomaly import detect_anomaly, is_anomaly_enabled
+from .function import Context, Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
 from .transforms import grad, gradgradcheck, hessian, hvp, jacobian
@@ -24,6 +25,8 @@ if not _switch.reference_from_environment():
     _switch.install()
 
 __all__ = [
+    "Context",
+    "Function",
     "GradcheckError",
     "Value",
     "autograd",

@@ -68,6 +68,8 @@ def _positions_read(op: Any, i: int, n_inputs: int) -> tuple[int, ...]:
     everything when that cannot be told. Worked out once per rule."""
     split = op.split is not None
     rule = op.split if split else op.vjps[i]
+    if getattr(rule, "reads", None) is not None:  # declared (a Function's rule, made per call): no caching
+        return tuple(rule.reads)
     key = (rule, n_inputs if split else None)
     if key not in _READS:
         _READS[key] = positions_read(rule, n_inputs, split)

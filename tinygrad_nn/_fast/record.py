@@ -10,13 +10,14 @@ collector instead of two or three:
 ``_op``
     the :class:`~tinygrad_nn.ops.Op` (None on leaves and constants);
 ``_in0``, ``_in1``
-    the inputs of a parameter-free op of one or two inputs: a Value that
-    receives a gradient, or None for a constant (``_in1`` is None for a
-    unary op). Both None: an n-ary node (below);
+    the inputs of a parameter-free op of one or two inputs with a rule per
+    input: a Value that receives a gradient, or None for a constant
+    (``_in1`` is None for a unary op). Both None: an n-ary node (below);
 ``_saved``
     None when every input is a recorded Value (the raw inputs are their
     ``.data``); the tuple of raw inputs when one is a constant; on an n-ary
-    node (three or more inputs, or parameters) the triple
+    node (three or more inputs, parameters, or one rule for all inputs:
+    ``Op.split``) the triple
     ``(inputs, raw inputs, params or None)``;
 ``_stamp``
     the count of data changes (:func:`tinygrad_nn.value.data_changes`) when
@@ -44,7 +45,7 @@ def record(
     v.requires_grad = True
     v._op = op
     v._stamp = stamp
-    if len(inputs) <= 2 and not params:
+    if len(inputs) <= 2 and not params and op.split is None:
         v._in0 = inputs[0]
         v._in1 = inputs[1] if len(inputs) == 2 else None
         v._saved = None if all(p is not None for p in inputs) else tuple(raws)
