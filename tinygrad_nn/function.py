@@ -174,7 +174,7 @@ def _differentiable_backward(cls: type[Function], ctx: Context, g: Any, out: Any
     """
 
     def as_value(x: Any) -> Any:
-        return new_value(x) if is_raw(x) and not isinstance(x, int) else x
+        return x if isinstance(x, Value) else new_value(as_data(x))
 
     out_v, xs_v = as_value(out), [as_value(x) for x in xs]
     by_id = {id(raw_of(x)): v for x, v in zip((out, *xs), (out_v, *xs_v), strict=True)}
