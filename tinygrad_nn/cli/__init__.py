@@ -8,7 +8,8 @@ command means writing such a module and listing its function in
 types) is in ``arguments``.
 
 Exit codes: 0 success, 1 the experiment failed (e.g. a gradient check),
-2 bad arguments (reported in one line on stderr, never a traceback).
+2 bad arguments (reported in one line on stderr, never a traceback), 130
+a training run stopped by Ctrl-C (one line on stderr, saying what was saved).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command; returns the exit code (0 ok, 1 failed, 2 bad arguments)."""
+    """Run a command; returns the exit code (0 ok, 1 failed, 2 bad arguments, 130 Ctrl-C in train)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
