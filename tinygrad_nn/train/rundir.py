@@ -129,9 +129,7 @@ def _mkdtemp_beside(target: Path) -> str:
 
 def new_staging(target: Path) -> Path:
     """An empty directory beside ``target`` to write the new run into, with ``target``'s permissions."""
-    staging = Path(
-        tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".new", dir=target.parent)
-    )
+    staging = Path(_mkdtemp_beside(target))
     try:
         mode = target.stat().st_mode & 0o7777
     except OSError:
@@ -180,7 +178,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 @functools.cache
 def _renameat2() -> Callable[..., int] | None:
-    """libc's ``renameat2`` (glibc 2.28+, musl 1.2.2+), or None."""
+    """The C library's ``renameat2`` (glibc has it since 2.28), or None."""
     if not sys.platform.startswith("linux"):
         return None
     try:
