@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -223,3 +225,54 @@ def test_ctrl_c_before_the_first_epoch_keeps_the_previous_run_and_exits_130(tmp_
     )
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@posix_only
+def test_ctrl_c_at_random_moments_always_leaves_a_complete_run(tmp_path, complete_run):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    seen = [complete_run(run).run_id]
+    rng = random.Random(130)
+    outcomes = set()
+    for _ in range(6):
+        child = _start_train(["--dataset", "xor", "--epochs", "40", "--quiet"], run)
+        assert _wait_for_line(child.stdout).startswith("xor (classification, 2 classes)")
+        threading.Event().wait(rng.uniform(0.0, 0.25))  # the whole run takes about that long
+        _, err = _interrupt(child)
+        meta = complete_run(run)
+        if child.returncode == 0:  # it had finished: the Ctrl-C came too late to matter
+            outcomes.add("finished")
+            assert err == "" and meta.epochs_completed == 40 and meta.run_id not in seen
+        else:
+            assert child.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err, err
+            saved = re.search(r"saved the run as of epoch (\d+)|the complete run \((40)/40", err)
+            if saved:
+                outcomes.add("saved")
+                assert meta.run_id not in seen and meta.epochs_completed == int(saved[1] or saved[2])
+            else:
+                outcomes.add("nothing")
+                assert "nothing saved" in err and meta.run_id == seen[-1]
+        seen.append(meta.run_id)
+    assert "saved" in outcomes
+
+
+@posix_only
+def test_a_ctrl_c_while_python_shuts_down_after_a_complete_run_is_ignored(tmp_path, complete_run):
+    # The program's own entry (main() on sys.argv), with a Ctrl-C arriving as the interpreter exits.
+    code = (
+        "import atexit, os, signal, sys, time\n"
+        "from tinygrad_nn.cli import main\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.05)))\n"
+        f"sys.argv = ['tinygrad-nn', 'train', '--epochs', '2', '--quiet', '--out', {str(tmp_path)!r}]\n"
+        "raise SystemExit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "final: train accuracy" in done.stdout and complete_run(tmp_path).epochs_completed == 2

@@ -120,14 +120,17 @@ def test_leftovers_of_killed_runs_are_removed_and_a_cut_swap_is_undone(tmp_path,
     assert not (tmp_path / f".run.{dead}.q.new").exists() and complete_run(run).epochs_completed == 2
 
 
-def test_a_ctrl_c_while_the_run_is_written_waits_until_it_is_in_place(tmp_path, monkeypatch, complete_run):
-    real_write = loop._write_files
+@pytest.mark.parametrize("step", ["_write_files", "_print_final"])
+def test_a_ctrl_c_while_the_run_is_written_waits_until_it_is_in_place(
+    tmp_path, monkeypatch, complete_run, step
+):
+    real = getattr(loop, step)
 
-    def write_after_a_ctrl_c(*args):
-        os.kill(os.getpid(), signal.SIGINT)  # arrives as the files are being written
-        return real_write(*args)
+    def after_a_ctrl_c(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives as the files are written, or the summary printed
+        return real(*args)
 
-    monkeypatch.setattr(loop, "_write_files", write_after_a_ctrl_c)
+    monkeypatch.setattr(loop, step, after_a_ctrl_c)
     run = tmp_path / "run"
     try:
         with pytest.raises(TrainInterrupted) as caught:

@@ -151,14 +151,16 @@ def train(
             raise TrainInterrupted(0, cfg.epochs, None, out) from None
         fit.interrupted = True
     seconds = time.perf_counter() - start
-    # From here until the new run is in place, a Ctrl-C waits: it would leave the run half-saved.
+    # From here until the new run is in place and reported, a Ctrl-C waits: it would leave the
+    # run half-saved, or saved but reported as lost.
     with rundir.sigint_deferred() as held:
         metadata, history, names = _save(cfg, task, fit, seconds, target)
-    files = {kind: out / name for kind, name in names.items()}
+        files = {kind: out / name for kind, name in names.items()}
+        final = history[-1]
+        if not fit.interrupted:
+            _print_final(task, final, seconds, files, out_stream)
     if fit.interrupted or held:
         raise TrainInterrupted(metadata.epochs_completed, metadata.epochs, out, out)
-    final = history[-1]
-    _print_final(task, final, seconds, files, out_stream)
     assert fit.model is not None
     stats = metadata.standardization
     return TrainResult(cfg, task, fit.model, history, final, stats, files, seconds, metadata)
