@@ -46,3 +46,36 @@ def scalar_graph():
     d = e + c
     f = d.tanh() * a  # a is used twice: its gradient has two contributions
     return f, {"a": a, "b": b, "c": c, "e": e, "d": d, "f": f}
+
+
+def _complete_run(path):
+    """Check that the run directory ``path`` is complete and its files belong together; returns its metadata.
+
+    The checkpoint loads with its metadata, ``metrics.json`` names the same
+    run and records the SHA-256 of every other file present, and
+    ``metrics.csv`` has one row per completed epoch.
+    """
+    import csv
+    import hashlib
+    import json
+
+    from tinygrad_nn.train import load_run
+
+    _, meta = load_run(path)
+    summary = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+    assert summary["run_id"] == meta.run_id
+    assert summary["epochs_completed"] == meta.epochs_completed
+    assert summary["interrupted"] == meta.interrupted
+    others = sorted(p.name for p in path.iterdir() if p.name != "metrics.json")
+    assert sorted(summary["sha256"]) == others
+    for name, digest in summary["sha256"].items():
+        assert hashlib.sha256((path / name).read_bytes()).hexdigest() == digest, name
+    with (path / "metrics.csv").open(encoding="utf-8") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(1, meta.epochs_completed + 1))
+    return meta
+
+
+@pytest.fixture
+def complete_run():
+    """The check that a run directory is complete and consistent (see ``_complete_run``)."""
+    return _complete_run

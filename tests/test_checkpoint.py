@@ -417,3 +417,83 @@ def test_module_load_checks_shapes_against_the_model_before_reading(tmp_path):
     with pytest.raises(CheckpointError, match=r"shape mismatch for '0.weight'.*\(20000, 20000\).*\(3, 2\)"):
         model.load(path)
     np.testing.assert_array_equal(model[0].weight.data, before)
+
+
+# -- metadata -------------------------------------------------------------------------------------------
+
+
+def test_metadata_travels_in_the_same_file_and_stays_out_of_the_arrays(tmp_path):
+    path = tmp_path / "model.npz"
+    meta = {"layers": [4, 10, 3], "mean": [0.1, -2.5e-300], "name": "iris ü", "nested": {"ok": True}}
+    save_npz(path, {"w": np.ones(2)}, metadata=meta)
+    assert checkpoint.load_npz_metadata(path) == meta
+    assert set(load_npz(path)) == {"w"}
+    with np.load(path) as plain:  # still a plain .npz of numeric arrays
+        assert set(plain.files) == {"w", checkpoint.METADATA_KEY}
+        assert plain[checkpoint.METADATA_KEY].dtype == np.uint8
+    model = nn.Sequential(nn.Dense(2, 1, rng=0))
+    save_npz(path, model.state_dict(), metadata={"kind": "test"})
+    nn.Sequential(nn.Dense(2, 1, rng=1)).load(path)  # strict load: the metadata is no unexpected key
+    save_npz(path, {"w": np.ones(2)})
+    assert checkpoint.load_npz_metadata(path) is None
+
+
+def test_metadata_that_json_cannot_hold_exactly_is_refused_and_nothing_written(tmp_path):
+    path = tmp_path / "model.npz"
+    for bad, why in [
+        ({"x": float("nan")}, "not JSON-serializable"),
+        ({"x": object()}, "not JSON-serializable"),
+    ]:
+        with pytest.raises(CheckpointError, match=why):
+            save_npz(path, {"w": np.ones(2)}, metadata=bad)
+    with pytest.raises(CheckpointError, match="'__metadata__' is reserved"):
+        save_npz(path, {checkpoint.METADATA_KEY: np.ones(2)})
+    assert not path.exists()
+
+
+def _npz_with_metadata_entry(path, data: np.ndarray) -> None:
+    with zipfile.ZipFile(path, "w") as zf, zf.open(checkpoint.METADATA_KEY + ".npy", "w") as member:
+        np.lib.format.write_array(member, data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (np.zeros(3), r"must be a 1-d uint8 array .*got dtype float64"),
+        (np.zeros((2, 2), np.uint8), r"must be a 1-d uint8 array .*shape \(2, 2\)"),
+        (np.frombuffer(b"\xff\xfe{}", np.uint8), "not valid UTF-8 JSON"),
+        (np.frombuffer(b'{"a": 1', np.uint8), "not valid UTF-8 JSON"),
+        (np.frombuffer(b'{"a": NaN}', np.uint8), "not valid UTF-8 JSON .*non-finite number NaN"),
+        (np.frombuffer(b"[" * 100_000, np.uint8), "not valid UTF-8 JSON"),
+        (np.frombuffer(b"[1, 2]", np.uint8), "must be a JSON object, got list"),
+    ],
+)
+def test_corrupt_metadata_is_a_checkpoint_error_naming_the_file(tmp_path, data, message):
+    path = tmp_path / "model.npz"
+    _npz_with_metadata_entry(path, data)
+    with pytest.raises(CheckpointError, match=f"model.npz: .*{message}"):
+        checkpoint.load_npz_metadata(path)
+
+
+def test_metadata_size_is_bounded_before_it_is_read(tmp_path):
+    path = tmp_path / "model.npz"
+    header = io.BytesIO()
+    declared = {"descr": "|u1", "fortran_order": False, "shape": (1 << 40,)}
+    np.lib.format.write_array_header_1_0(header, declared)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(checkpoint.METADATA_KEY + ".npy", header.getvalue())
+    limit = "more than the limit of 16,777,216"
+    with pytest.raises(CheckpointError, match=rf"declares shape \(1099511627776,\).*{limit}"):
+        load_npz(path)  # even when only the arrays are wanted
+    with pytest.raises(CheckpointError, match=f"the metadata declares 1,099,511,627,776 bytes, {limit}"):
+        checkpoint.load_npz_metadata(path)
+    _npz_with_header(path, checkpoint.METADATA_KEY, (4,), payload=bytes(20_000_000), compress=True)
+    with pytest.raises(CheckpointError, match=rf"the metadata unpacks to 20,000,\d+ bytes, {limit}"):
+        checkpoint.load_npz_metadata(path)
+    with pytest.raises(CheckpointError, match=r"not an \.npz archive"):
+        checkpoint.load_npz_metadata(_write(tmp_path / "text.npz", b"hello"))
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path

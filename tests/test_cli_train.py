@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import re
+import selectors
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -145,3 +151,128 @@ def test_an_empty_out_is_an_error_not_the_working_directory(tmp_path, capsys, mo
     _, err = capsys.readouterr()
     assert "--out: expected a directory for the run, got an empty path" in err
     assert list(tmp_path.iterdir()) == []
+
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="sends SIGINT to a child process")
+
+
+def _start_train(args, out_dir):
+    """``python -m tinygrad_nn train ARGS --out OUT_DIR`` in a subprocess, with plain progress lines."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_nn", "train", *args, "--out", str(out_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "TINYGRAD_NN_PROGRESS": "plain"},
+        # A test runner started in the background ignores SIGINT, and children inherit that: restore it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def _wait_for_line(stream, timeout: float = 60.0) -> str:
+    """The next line of a child's pipe, waiting at most ``timeout`` seconds for it."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        assert sel.select(timeout), f"no output within {timeout} s"
+    return stream.readline()
+
+
+def _interrupt(child) -> tuple[str, str]:
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    return out, err
+
+
+@posix_only
+def test_ctrl_c_saves_the_last_completed_epoch_and_exits_130_with_one_line(tmp_path, complete_run):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    previous = complete_run(run)
+    child = _start_train(["--epochs", "100000"], run)
+    first = _wait_for_line(child.stderr)  # epoch 1 is done (and saved in memory)
+    assert first.startswith("epoch      1/100000  loss ")
+    _, err = _interrupt(child)
+    assert child.returncode == 130, err
+    lines = err.splitlines()
+    assert all(line.startswith("epoch ") for line in lines[:-1]) and "Traceback" not in err
+    done = re.fullmatch(
+        rf"python -m tinygrad_nn train: interrupted in epoch (\d+)/100000: saved the run as of epoch (\d+) "
+        rf"to {re.escape(str(run))}",
+        lines[-1],
+    )
+    assert done, lines[-1]
+    meta = complete_run(run)
+    assert meta.interrupted and meta.epochs == 100000 and meta.run_id != previous.run_id
+    assert meta.epochs_completed == int(done[2]) == int(done[1]) - 1 >= 1
+    assert json.loads((run / "metrics.json").read_text(encoding="utf-8"))["interrupted"] is True
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@posix_only
+def test_ctrl_c_before_the_first_epoch_keeps_the_previous_run_and_exits_130(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    # Epoch 1 of a 64-2000-2000-10 network takes seconds: the Ctrl-C lands well inside it.
+    child = _start_train(["--dataset", "digits", "--hidden", "2000,2000", "--epochs", "2"], run)
+    assert _wait_for_line(child.stdout).startswith("digits (classification, 10 classes)")
+    _, err = _interrupt(child)
+    assert child.returncode == 130, err
+    assert err == (
+        f"python -m tinygrad_nn train: interrupted in epoch 1/2: no epoch completed, nothing saved "
+        f"({run} keeps the previous run)\n"
+    )
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@posix_only
+def test_ctrl_c_at_random_moments_always_leaves_a_complete_run(tmp_path, complete_run):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "xor", "--epochs", "1", "--quiet", "--out", str(run)]) == 0
+    seen = [complete_run(run).run_id]
+    rng = random.Random(130)
+    outcomes = set()
+    for _ in range(6):
+        child = _start_train(["--dataset", "xor", "--epochs", "40", "--quiet"], run)
+        assert _wait_for_line(child.stdout).startswith("xor (classification, 2 classes)")
+        threading.Event().wait(rng.uniform(0.0, 0.25))  # the whole run takes about that long
+        _, err = _interrupt(child)
+        meta = complete_run(run)
+        if child.returncode == 0:  # it had finished: the Ctrl-C came too late to matter
+            outcomes.add("finished")
+            assert err == "" and meta.epochs_completed == 40 and meta.run_id not in seen
+        else:
+            assert child.returncode == 130 and err.count("\n") == 1 and "Traceback" not in err, err
+            saved = re.search(r"saved the run as of epoch (\d+)|the complete run \((40)/40", err)
+            if saved:
+                outcomes.add("saved")
+                assert meta.run_id not in seen and meta.epochs_completed == int(saved[1] or saved[2])
+            else:
+                outcomes.add("nothing")
+                assert "nothing saved" in err and meta.run_id == seen[-1]
+        seen.append(meta.run_id)
+    assert "saved" in outcomes
+
+
+@posix_only
+def test_a_ctrl_c_while_python_shuts_down_after_a_complete_run_is_ignored(tmp_path, complete_run):
+    # The program's own entry (main() on sys.argv), with a Ctrl-C arriving as the interpreter exits.
+    code = (
+        "import atexit, os, signal, sys, time\n"
+        "from tinygrad_nn.cli import main\n"
+        "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(0.05)))\n"
+        f"sys.argv = ['tinygrad-nn', 'train', '--epochs', '2', '--quiet', '--out', {str(tmp_path)!r}]\n"
+        "raise SystemExit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "final: train accuracy" in done.stdout and complete_run(tmp_path).epochs_completed == 2

@@ -12,15 +12,17 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from tinygrad_nn import data, nn
+from tinygrad_nn import data, nn, optim
 from tinygrad_nn.checkpoint import atomic_write_bytes as real_atomic_write_bytes
 from tinygrad_nn.train import (
     PROGRESS_ENV,
     TrainConfig,
     TrainConfigError,
+    TrainInterrupted,
     build_model,
     default_epochs,
     default_lr,
+    load_run,
     parse_hidden,
     reporting,
     train,
@@ -304,3 +306,66 @@ def test_forcing_a_bar_without_tqdm_falls_back_to_plain_lines(tmp_path, monkeypa
     monkeypatch.setenv(PROGRESS_ENV, "bar")
     _, _, err = _run(tmp_path, quiet=False, epochs=2)
     assert err.startswith("epoch 1/2  loss ")
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------------
+
+
+def _ctrl_c_in_step(monkeypatch, at_call: int) -> None:
+    """Make the ``at_call``-th Adam step update the weights, spoil one, then raise KeyboardInterrupt.
+
+    As a Ctrl-C landing part-way through a step would leave them: the saved run
+    must not have these weights.
+    """
+    real_step = optim.Adam.step
+    calls = [0]
+
+    def step(self):
+        calls[0] += 1
+        real_step(self)
+        if calls[0] == at_call:
+            self.params[0].data = np.zeros_like(self.params[0].data)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(optim.Adam, "step", step)
+
+
+def test_ctrl_c_saves_the_run_as_of_the_last_completed_epoch(tmp_path, monkeypatch, complete_run):
+    clean, _, _ = _run(tmp_path / "clean", epochs=2)  # the same run, stopped after epoch 2 by design
+    _ctrl_c_in_step(monkeypatch, at_call=2 * 8 + 5)  # iris: 8 batches an epoch, so in epoch 3
+    out = io.StringIO()
+    with pytest.raises(TrainInterrupted) as caught:
+        train(TrainConfig(out=tmp_path / "run", epochs=50), quiet=True, stdout=out)
+    run = tmp_path / "run"
+    exc = caught.value
+    assert (exc.completed, exc.epochs, exc.saved) == (2, 50, run)
+    assert str(exc) == f"interrupted in epoch 3/50: saved the run as of epoch 2 to {run}"
+    meta = complete_run(run)
+    assert meta.interrupted and (meta.epochs_completed, meta.epochs) == (2, 50)
+    summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert summary["interrupted"] is True and summary["epochs_completed"] == 2
+    assert summary["final"] == clean.history[-1]
+    model, _ = load_run(run)
+    for name, weights in clean.model.state_dict().items():
+        assert np.array_equal(model.state_dict()[name], weights), name
+    assert "final:" not in out.getvalue()
+
+
+def test_ctrl_c_before_the_first_epoch_completes_saves_nothing(tmp_path, monkeypatch):
+    _run(tmp_path, epochs=1)
+    run = tmp_path / "run"
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    _ctrl_c_in_step(monkeypatch, at_call=3)
+    with pytest.raises(TrainInterrupted) as caught:
+        train(TrainConfig(out=run, epochs=5), quiet=True, stdout=io.StringIO())
+    assert (caught.value.completed, caught.value.saved) == (0, None)
+    assert (
+        str(caught.value)
+        == f"interrupted in epoch 1/5: no epoch completed, nothing saved ({run} keeps the previous run)"
+    )
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+    _ctrl_c_in_step(monkeypatch, at_call=1)
+    with pytest.raises(TrainInterrupted, match=r"nothing saved \(.*fresh was not created\)"):
+        train(TrainConfig(out=tmp_path / "fresh", epochs=5), quiet=True, stdout=io.StringIO())
+    assert not (tmp_path / "fresh").exists()

@@ -13,11 +13,19 @@ becomes a :class:`CheckpointError` naming the file.
 
 The format is numpy's own ``.npz`` (a zip of ``.npy`` files), so checkpoints
 open with plain ``np.load(path)`` too.
+
+A checkpoint may also carry a description of what it holds (``metadata=`` of
+:func:`save_npz`, read back by :func:`load_npz_metadata`): a JSON object
+stored as the UTF-8 bytes of a ``uint8`` array under the entry
+:data:`METADATA_KEY`. It needs no pickle either, is bounded to
+:data:`MAX_METADATA_BYTES`, and :func:`load_npz` leaves it out of the arrays
+it returns, so :meth:`~tinygrad_nn.nn.Module.load` reads such a file as any other.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import tempfile
@@ -32,7 +40,22 @@ from .value import Value
 
 PathLike = str | os.PathLike[str]
 
-__all__ = ["MAX_BYTES", "CheckpointError", "atomic_write_bytes", "load_npz", "save_npz"]
+__all__ = [
+    "MAX_BYTES",
+    "MAX_METADATA_BYTES",
+    "METADATA_KEY",
+    "CheckpointError",
+    "atomic_write_bytes",
+    "load_npz",
+    "load_npz_metadata",
+    "save_npz",
+]
+
+METADATA_KEY = "__metadata__"
+"""The archive entry holding a checkpoint's JSON metadata (a reserved name: no array may use it)."""
+
+MAX_METADATA_BYTES = 1 << 24
+"""The largest metadata :func:`load_npz_metadata` reads (16 MiB of JSON)."""
 
 # Array kinds a checkpoint may hold: bool, signed/unsigned int, float.
 _NUMERIC_KINDS = "biuf"
@@ -67,15 +90,22 @@ def _default_mode(path: str) -> int:
         return 0o666 & ~umask
 
 
-def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
+def save_npz(path: PathLike, arrays: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> None:
     """Write ``arrays`` (name -> array) to ``path`` as an uncompressed ``.npz``, atomically.
 
     The file is written exactly at ``path`` (no ``.npz`` suffix is added). If
     anything fails before the final rename, ``path`` keeps its old content.
+    ``metadata``, a JSON-serializable mapping (finite numbers only), is stored
+    in the same file under :data:`METADATA_KEY`, so the arrays and their
+    description are replaced together.
     """
     if not isinstance(arrays, Mapping):
         raise TypeError(f"save_npz: arrays must be a mapping of name -> array, got {type(arrays).__name__}")
+    if METADATA_KEY in arrays:
+        raise CheckpointError(f"save_npz: the key {METADATA_KEY!r} is reserved for the metadata")
     checked = {key: _as_saveable(key, value) for key, value in arrays.items()}
+    if metadata is not None:
+        checked[METADATA_KEY] = _encode_metadata(metadata)
 
     def write(f: IO[bytes]) -> None:
         with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -84,6 +114,22 @@ def save_npz(path: PathLike, arrays: Mapping[str, Any]) -> None:
                     np.lib.format.write_array(member, arr, allow_pickle=False)
 
     _atomic_write("save_npz", path, write)
+
+
+def _encode_metadata(metadata: Mapping[str, Any]) -> np.ndarray:
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"save_npz: metadata must be a mapping, got {type(metadata).__name__}")
+    try:
+        text = json.dumps(dict(metadata), allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"save_npz: the metadata is not JSON-serializable ({exc})") from None
+    raw = text.encode("utf-8")
+    if len(raw) > MAX_METADATA_BYTES:
+        raise CheckpointError(
+            f"save_npz: the metadata takes {len(raw):,} bytes as JSON, more than the limit of "
+            f"{MAX_METADATA_BYTES:,}"
+        )
+    return np.frombuffer(raw, dtype=np.uint8).copy()
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
@@ -187,6 +233,9 @@ def load_npz(
     the shapes must agree. So a crafted file cannot make the loader allocate
     more than the model needs.
 
+    The metadata entry (:data:`METADATA_KEY`) is not among the arrays
+    returned: read it with :func:`load_npz_metadata`.
+
     Raises :class:`FileNotFoundError` for a missing file and
     :class:`CheckpointError` (naming the file) for anything that is not a
     readable archive of numeric arrays: a truncated or corrupted file, a
@@ -205,6 +254,8 @@ def load_npz(
         try:
             with np.load(f, allow_pickle=False) as npz:
                 for key in npz.files:
+                    if key == METADATA_KEY:
+                        continue
                     arr = npz[key]
                     if not isinstance(arr, np.ndarray):
                         raise CheckpointError(f"{where}: entry {key!r} is not a .npy array")
@@ -233,25 +284,22 @@ def _check_headers(where: str, f: IO[bytes], expected: Mapping[str, tuple[int, .
                 if not info.filename.endswith(".npy"):
                     continue  # np.load reports it, as not an array
                 key = info.filename[:-4]
-                if info.file_size > max_bytes + 65536:  # (a header is far smaller than 64 KiB)
+                limit = min(max_bytes, MAX_METADATA_BYTES) if key == METADATA_KEY else max_bytes
+                if info.file_size > limit + 65536:  # (a header is far smaller than 64 KiB)
                     raise CheckpointError(
                         f"{where}: entry {key!r} unpacks to {info.file_size:,} bytes, more than the "
-                        f"limit of {max_bytes:,}"
+                        f"limit of {limit:,}"
                     )
                 with zf.open(info) as member:
-                    version = np.lib.format.read_magic(member)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-                    else:
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+                    shape, dtype = _read_header(member)
                 if dtype.hasobject:
                     what = "an object array (it would need pickle, which can run code)"
                     raise CheckpointError(f"{where}: refusing to load {what}")
                 nbytes = math.prod(shape) * dtype.itemsize
-                if nbytes > max_bytes:
+                if nbytes > limit:
                     raise CheckpointError(
                         f"{where}: entry {key!r} declares shape {shape} ({nbytes:,} bytes), more than the "
-                        f"limit of {max_bytes:,}"
+                        f"limit of {limit:,}"
                     )
                 want = expected.get(key)
                 if want is not None and tuple(shape) != tuple(want):
@@ -264,3 +312,77 @@ def _check_headers(where: str, f: IO[bytes], expected: Mapping[str, tuple[int, .
     except (ValueError, OSError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
             zlib.error) as exc:  # fmt: skip
         raise CheckpointError(f"{where}: corrupted checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def _read_header(member: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """The shape and dtype an ``.npy`` stream declares (its position is left at the data)."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(member)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(member)
+    return tuple(shape), dtype
+
+
+def load_npz_metadata(path: PathLike) -> dict[str, Any] | None:
+    """The metadata stored in the ``.npz`` at ``path`` by ``save_npz(..., metadata=...)``, or None.
+
+    None when the file has no metadata. Only that entry is read, after its
+    declared size is checked against :data:`MAX_METADATA_BYTES`; nothing is
+    unpickled. Raises :class:`FileNotFoundError` for a missing file and
+    :class:`CheckpointError` (naming the file) when the file is not a
+    readable archive or the entry is not a 1-d ``uint8`` array holding a
+    UTF-8 JSON object.
+    """
+    where = os.fspath(path)
+    with open(where, "rb") as f:
+        if not zipfile.is_zipfile(f):
+            raise CheckpointError(
+                f"{where}: not an .npz archive (the file is truncated, corrupted or of another format)"
+            )
+        f.seek(0)
+        try:
+            with zipfile.ZipFile(f) as zf:
+                try:
+                    info = zf.getinfo(METADATA_KEY + ".npy")
+                except KeyError:
+                    return None
+                if info.file_size > MAX_METADATA_BYTES + 65536:
+                    raise CheckpointError(
+                        f"{where}: the metadata unpacks to {info.file_size:,} bytes, more than the limit of "
+                        f"{MAX_METADATA_BYTES:,}"
+                    )
+                with zf.open(info) as member:
+                    shape, dtype = _read_header(member)
+                    if dtype != np.dtype(np.uint8) or len(shape) != 1:
+                        raise CheckpointError(
+                            f"{where}: the metadata entry must be a 1-d uint8 array (UTF-8 JSON), "
+                            f"got dtype {dtype} and shape {shape}"
+                        )
+                    if shape[0] > MAX_METADATA_BYTES:
+                        raise CheckpointError(
+                            f"{where}: the metadata declares {shape[0]:,} bytes, more than the limit of "
+                            f"{MAX_METADATA_BYTES:,}"
+                        )
+                    raw = member.read()  # to the end, so the zip's checksum is verified
+        except CheckpointError:
+            raise
+        except (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+                zlib.error) as exc:  # fmt: skip
+            raise CheckpointError(f"{where}: corrupted metadata ({type(exc).__name__}: {exc})") from None
+    if len(raw) != shape[0]:
+        raise CheckpointError(
+            f"{where}: corrupted metadata (it declares {shape[0]:,} bytes and holds {len(raw):,})"
+        )
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # a JSONDecodeError or UnicodeDecodeError is a ValueError
+        raise CheckpointError(f"{where}: the metadata is not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{where}: the metadata must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    # save_npz never writes NaN or Infinity (allow_nan=False): a file that has them was not written by it.
+    raise ValueError(f"non-finite number {name}")

@@ -8,13 +8,16 @@ command means writing such a module and listing its function in
 types) is in ``arguments``.
 
 Exit codes: 0 success, 1 the experiment failed (e.g. a gradient check),
-2 bad arguments (reported in one line on stderr, never a traceback).
+2 bad arguments (reported in one line on stderr, never a traceback), 130
+a training run stopped by Ctrl-C (one line on stderr, saying what was saved).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from .arguments import PROG, Subcommands, UsageError, _Parser
@@ -41,13 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a command; returns the exit code (0 ok, 1 failed, 2 bad arguments)."""
+    """Run a command; returns the exit code (0 ok, 1 failed, 2 bad arguments, 130 Ctrl-C in train).
+
+    ``argv`` None means the program's own command line (``sys.argv[1:]``):
+    main is then the whole program, and once the command is done a Ctrl-C no
+    longer matters, so it is ignored while Python shuts down (otherwise it
+    would kill the process silently, with a status that says the work was
+    interrupted when it was complete).
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return int(args.run(args))
+        code = int(args.run(args))
     except UsageError as exc:
         print(exc, file=sys.stderr)
-        return 2
+        code = 2
     except SystemExit as exc:  # --help and --version exit through argparse
-        return exc.code if isinstance(exc.code, int) else 0
+        code = exc.code if isinstance(exc.code, int) else 0
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code

@@ -7,7 +7,7 @@ import sys
 
 from .arguments import PROG, Subcommands, UsageError, _int_at_least, positive_float
 
-__all__ = ["add_train", "run_train"]
+__all__ = ["INTERRUPTED", "add_train", "run_train"]
 
 
 def _hidden_sizes(text: str) -> tuple[int, ...]:
@@ -30,8 +30,10 @@ def add_train(subcommands: Subcommands) -> None:
         help="train a network on a bundled or generated data set",
         description=(
             "Train a Dense network on a data set (split 80/20, features standardized), report progress "
-            "and the final train/test accuracy (RMSE and R^2 for regression), and write a checkpoint, "
-            "per-epoch metrics (CSV and JSON) and, with matplotlib, a loss-curve PNG to --out."
+            "and the final train/test accuracy (RMSE and R^2 for regression), and write a checkpoint "
+            "(with the model's description), per-epoch metrics (CSV and JSON) and, with matplotlib, a "
+            "loss-curve PNG to --out, replacing the previous run there as a whole. Ctrl-C saves the last "
+            "completed epoch and exits with status 130."
         ),
     )
     p.add_argument("--dataset", choices=DATASET_NAMES, default="iris",
@@ -51,13 +53,33 @@ def add_train(subcommands: Subcommands) -> None:
     p.add_argument("--seed", type=_int_at_least(0), default=0,
                    help="seed for data, split, weights and batch order (default: 0)")  # fmt: skip
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="directory for the checkpoint and metrics (default: runs/<dataset>)")  # fmt: skip
+                   help="the run's directory, replaced as a whole (default: runs/<dataset>)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=run_train)
 
 
+INTERRUPTED = 130
+"""The exit status after Ctrl-C (128 + SIGINT, as shells report a process stopped by it)."""
+
+
 def run_train(args: argparse.Namespace) -> int:
-    """Run ``train``: 0 on success, 1 when training diverged or its files could not be written."""
+    """Run ``train``: 0 on success, 1 when training diverged or its files could not be written.
+
+    Ctrl-C prints one line saying what was saved and returns :data:`INTERRUPTED` (130).
+    """
+    try:
+        return _run_train(args)
+    except KeyboardInterrupt as exc:
+        from ..train import TrainInterrupted
+
+        if isinstance(exc, TrainInterrupted):
+            print(f"{PROG} train: {exc}", file=sys.stderr)
+        else:  # while the data was loaded or --out checked, before there was anything to save
+            print(f"{PROG} train: interrupted; nothing saved", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _run_train(args: argparse.Namespace) -> int:
     from ..train import TrainConfig, TrainConfigError, train
 
     config = TrainConfig(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,20 +17,21 @@ import numpy as np
 from .. import data, nn, optim
 from ..data import Task
 from ..value import Value
+from . import rundir
 from .config import ACTIVATIONS, TrainConfig, TrainConfigError
 from .reporting import (
     _describe,
     _json_config,
     _layer_text,
     _metrics,
-    _prepare_out,
     _print_final,
     _Progress,
     _progress_mode,
     _write_files,
 )
+from .run import RunMetadata
 
-__all__ = ["TrainResult", "build_model", "train"]
+__all__ = ["TrainInterrupted", "TrainResult", "build_model", "train"]
 
 
 @dataclass
@@ -43,6 +46,33 @@ class TrainResult:
     standardization: data.Standardization
     files: dict[str, Path] = field(default_factory=dict)
     seconds: float = 0.0
+    metadata: RunMetadata | None = None
+
+
+class TrainInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C; ``str()`` is one line saying what was saved.
+
+    Attributes:
+        completed: the epochs completed (0: nothing was saved).
+        epochs: the epochs asked for.
+        saved: the run directory written, as of epoch ``completed``; None when nothing was saved.
+        out: the run directory (``--out``).
+
+    A subclass of :class:`KeyboardInterrupt`, so a program that does not catch
+    it stops as on any Ctrl-C.
+    """
+
+    def __init__(self, completed: int, epochs: int, saved: Path | None, out: Path) -> None:
+        self.completed, self.epochs, self.saved, self.out = completed, epochs, saved, out
+        if saved is None:
+            kept = "keeps the previous run" if out.exists() else "was not created"
+            text = f"interrupted in epoch 1/{epochs}: no epoch completed, nothing saved ({out} {kept})"
+        elif completed < epochs:
+            text = f"interrupted in epoch {completed + 1}/{epochs}: saved the run as of epoch {completed}"
+            text += f" to {out}"
+        else:
+            text = f"interrupted while saving: the complete run ({epochs}/{epochs} epochs) was saved to {out}"
+        super().__init__(text)
 
 
 def build_model(
@@ -97,6 +127,12 @@ def train(
     variable ``TINYGRAD_NN_PROGRESS`` to ``bar``, ``plain`` or ``none`` to
     choose); ``quiet=True`` turns it off. The summary goes to ``stdout``.
     Invalid options raise :class:`TrainConfigError` before any training.
+
+    The run's directory is replaced as a whole (see
+    :mod:`~tinygrad_nn.train.rundir`). A Ctrl-C (KeyboardInterrupt) during
+    training saves the run as of the last completed epoch, marked as
+    interrupted, and raises :class:`TrainInterrupted`; before the first epoch
+    completes it saves nothing.
     """
     out_stream = sys.stdout if stdout is None else stdout
     err_stream = sys.stderr if stderr is None else stderr
@@ -104,23 +140,122 @@ def train(
     X, y, task = data.load(cfg.dataset, rng=cfg.seed)
     cfg = cfg.resolved(task)
     assert cfg.out is not None and cfg.epochs is not None and cfg.lr is not None and cfg.loss is not None
-    out_dir = _prepare_out(Path(cfg.out))
+    out = Path(cfg.out)
+    target = rundir.prepare(out)
+    fit = _Fit()
+    start = time.perf_counter()
+    try:
+        _fit(cfg, task, X, y, fit, quiet, out_stream, err_stream)
+    except KeyboardInterrupt:
+        if fit.snapshot is None:
+            raise TrainInterrupted(0, cfg.epochs, None, out) from None
+        fit.interrupted = True
+    seconds = time.perf_counter() - start
+    # From here until the new run is in place and reported, a Ctrl-C waits: it would leave the
+    # run half-saved, or saved but reported as lost.
+    with rundir.sigint_deferred() as held:
+        metadata, history, names = _save(cfg, task, fit, seconds, target)
+        files = {kind: out / name for kind, name in names.items()}
+        final = history[-1]
+        if not fit.interrupted:
+            _print_final(task, final, seconds, files, out_stream)
+    if fit.interrupted or held:
+        raise TrainInterrupted(metadata.epochs_completed, metadata.epochs, out, out)
+    assert fit.model is not None
+    stats = metadata.standardization
+    return TrainResult(cfg, task, fit.model, history, final, stats, files, seconds, metadata)
 
+
+def _save(
+    cfg: TrainConfig, task: Task, fit: _Fit, seconds: float, target: Path
+) -> tuple[RunMetadata, list[dict[str, float]], dict[str, str]]:
+    """Write the run as of its last completed epoch beside ``target``, then swap it into place."""
+    assert fit.snapshot is not None and fit.model is not None and fit.stats is not None
+    assert cfg.epochs is not None and cfg.loss is not None
+    completed, state = fit.snapshot
+    # The last epoch may have been cut short part-way through a step: go back to where it began.
+    fit.model.load_state_dict(state)
+    history = fit.history[:completed]
+    metadata = RunMetadata(
+        run_id=uuid.uuid4().hex,
+        dataset=cfg.dataset,
+        task=task,
+        class_names=_class_names(cfg.dataset, task),
+        layers=fit.sizes,
+        activation=cfg.activation,
+        output=fit.output,
+        loss=cfg.loss,
+        standardization=fit.stats,
+        epochs=cfg.epochs,
+        epochs_completed=completed,
+        interrupted=fit.interrupted,
+        config={k: v for k, v in _json_config(cfg).items() if k != "out"},
+    )
+    summary = {
+        "config": _json_config(cfg),
+        "task": str(task),
+        "final": history[-1],
+        "seconds": seconds,
+        "standardization": {"mean": fit.stats.mean.tolist(), "std": fit.stats.std.tolist()},
+        "layers": repr(fit.model),
+        "run_id": metadata.run_id,
+        "epochs_completed": completed,
+        "interrupted": fit.interrupted,
+    }
+    staging = rundir.new_staging(target)
+    try:
+        names = _write_files(staging, fit.model, metadata, history, summary, fit.title)
+        rundir.swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return metadata, history, names
+
+
+@dataclass
+class _Fit:
+    """What the training loop has got to, kept where an interrupt can still read it."""
+
+    model: nn.Sequential | None = None
+    stats: data.Standardization | None = None
+    sizes: tuple[int, ...] = ()
+    output: str | None = None
+    title: str = ""
+    history: list[dict[str, float]] = field(default_factory=list)
+    # (epochs completed, a copy of the weights then), replaced in one assignment after each epoch.
+    snapshot: tuple[int, dict[str, np.ndarray]] | None = None
+    interrupted: bool = False
+
+
+def _fit(
+    cfg: TrainConfig,
+    task: Task,
+    X: np.ndarray,
+    y: np.ndarray,
+    fit: _Fit,
+    quiet: bool,
+    out_stream: TextIO,
+    err_stream: TextIO,
+) -> None:
+    """Split, standardize, build the model and train it, recording progress in ``fit``."""
+    assert cfg.epochs is not None and cfg.lr is not None and cfg.loss is not None
     X_tr, X_te, y_tr, y_te = data.train_test_split(
         X, y, test_size=cfg.test_size, rng=cfg.seed, stratify=task.is_classification
     )
-    X_tr, X_te, stats = data.standardize(X_tr, X_te)
+    X_tr, X_te, fit.stats = data.standardize(X_tr, X_te)
     gen = np.random.default_rng(cfg.seed)
-    output = "sigmoid" if task.is_classification and cfg.loss != "cross-entropy" else None
-    model = build_model(X_tr.shape[1], task.num_outputs, cfg.hidden, cfg.activation, output, gen)
+    output = fit.output = "sigmoid" if task.is_classification and cfg.loss != "cross-entropy" else None
+    model = fit.model = build_model(X_tr.shape[1], task.num_outputs, cfg.hidden, cfg.activation, output, gen)
     opt: optim.Optimizer = (
         optim.Adam(model, lr=cfg.lr) if cfg.optimizer == "adam" else optim.SGD(model, lr=cfg.lr)
     )
     loss_fn = _loss_fn(task, cfg.loss)
     per_batch_sum = cfg.loss == "sse"
 
-    sizes = "-".join(str(n) for n in (X_tr.shape[1], *cfg.hidden, task.num_outputs))
+    fit.sizes = (X_tr.shape[1], *cfg.hidden, task.num_outputs)
+    sizes = "-".join(str(n) for n in fit.sizes)
     layers = _layer_text(cfg.activation if cfg.hidden else None, output)
+    fit.title = f"{cfg.dataset}: {sizes}{layers}, {cfg.loss}, {cfg.optimizer}"
     header = (
         f"{cfg.dataset} ({task}): {len(X_tr)} train / {len(X_te)} test samples; "
         f"model {sizes}{layers}, "
@@ -128,8 +263,6 @@ def train(
     )
     print(header, file=out_stream, flush=True)
     progress = _Progress(_progress_mode(quiet, err_stream), cfg.epochs, err_stream, cfg.dataset)
-    history: list[dict[str, float]] = []
-    start = time.perf_counter()
     try:
         # A too-large learning rate overflows to inf/nan: the check below reports it
         # as one error instead of a stream of numpy warnings.
@@ -155,22 +288,18 @@ def train(
                 row = {"epoch": float(epoch), "loss": total / count}
                 row.update(_metrics(task, model, X_tr, y_tr, "train"))
                 row.update(_metrics(task, model, X_te, y_te, "test"))
-                history.append(row)
+                fit.history.append(row)
+                fit.snapshot = (epoch, model.state_dict())
                 progress.epoch(row, _describe(row, task))
     finally:
         progress.close()
-    seconds = time.perf_counter() - start
 
-    final = history[-1]
-    summary = {
-        "config": _json_config(cfg),
-        "task": str(task),
-        "final": final,
-        "seconds": seconds,
-        "standardization": {"mean": stats.mean.tolist(), "std": stats.std.tolist()},
-        "layers": repr(model),
-    }
-    title = f"{cfg.dataset}: {sizes}{layers}, {cfg.loss}, {cfg.optimizer}"
-    files = _write_files(out_dir, model, history, summary, task, title)
-    _print_final(task, final, seconds, files, out_stream)
-    return TrainResult(cfg, task, model, history, final, stats, files, seconds)
+
+def _class_names(dataset: str, task: Task) -> tuple[str, ...] | None:
+    """The bundled data sets' class names; the generated ones' classes are named by their labels."""
+    if task.num_classes is None:
+        return None
+    bundled = {"iris": data.load_iris, "digits": data.load_digits}
+    if dataset in bundled:
+        return bundled[dataset]().target_names
+    return tuple(str(k) for k in range(task.num_classes))

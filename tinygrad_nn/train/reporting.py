@@ -5,19 +5,21 @@ stream is a terminal, otherwise a plain line every tenth of the run (the
 environment variable ``TINYGRAD_NN_PROGRESS`` forces ``bar``, ``plain`` or
 ``none``). Classification reports accuracy, regression the RMSE and
 R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)². The files (checkpoint, ``metrics.csv``,
-``metrics.json``, ``loss.png``) are written atomically.
+``loss.png``, then ``metrics.json`` with the others' SHA-256) are written
+into the new run's directory, which :mod:`~tinygrad_nn.train.rundir` then
+puts in place.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import importlib
 import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,26 +29,13 @@ from .. import nn
 from ..checkpoint import atomic_write_bytes
 from ..data import Task
 from ..grad_mode import no_grad
-from .config import TrainConfig, TrainConfigError
+from .config import TrainConfig
+from .run import RunMetadata, save_run_checkpoint
 
 __all__ = ["PROGRESS_ENV"]
 
 PROGRESS_ENV = "TINYGRAD_NN_PROGRESS"
 """Environment variable that forces a progress style: ``bar``, ``plain`` or ``none``."""
-
-
-def _prepare_out(out: Path) -> Path:
-    """Create ``out`` (with parents) and make sure files can be written there, before training."""
-    if out.exists() and not out.is_dir():
-        raise TrainConfigError(f"--out: {str(out)!r} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise TrainConfigError(f"--out: cannot write to {str(out)!r} ({reason})") from None
-    return out
 
 
 class _Progress:
@@ -187,24 +176,34 @@ def _plot(path: Path, history: list[dict[str, float]], task: Task, title: str) -
 def _write_files(
     out_dir: Path,
     model: nn.Module,
+    metadata: RunMetadata,
     history: list[dict[str, float]],
     summary: dict[str, Any],
-    task: Task,
     title: str,
-) -> dict[str, Path]:
-    """Write the run's files to ``out_dir``; returns them by kind: checkpoint, csv, json (and plot)."""
-    files = {
-        "checkpoint": out_dir / "model.npz",
-        "csv": out_dir / "metrics.csv",
-        "json": out_dir / "metrics.json",
-    }
-    model.save(files["checkpoint"])
-    _write_csv(files["csv"], history)
-    atomic_write_bytes(files["json"], (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
-    plot = out_dir / "loss.png"
-    if _plot(plot, history, task, title):
-        files["plot"] = plot
-    return files
+) -> dict[str, str]:
+    """Write the run's files into ``out_dir``; returns their names by kind: checkpoint, csv, json (and plot).
+
+    ``metrics.json`` comes last and records the SHA-256 of the others, so a
+    reader can check that the files belong together.
+    """
+    names = {"checkpoint": "model.npz", "csv": "metrics.csv"}
+    save_run_checkpoint(out_dir / names["checkpoint"], model, metadata)
+    _write_csv(out_dir / names["csv"], history)
+    if _plot(out_dir / "loss.png", history, metadata.task, title):
+        names["plot"] = "loss.png"
+    digests = {name: _sha256(out_dir / name) for name in names.values()}
+    names["json"] = "metrics.json"
+    text = json.dumps({**summary, "sha256": digests}, indent=2) + "\n"
+    atomic_write_bytes(out_dir / names["json"], text.encode("utf-8"))
+    return names
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _print_final(
