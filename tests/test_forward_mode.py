@@ -6,6 +6,7 @@ hold to rounding since the two modes share no derivative code. Every case
 runs on the fast path and on the reference path.
 """
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -14,7 +15,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tinygrad_nn import Value, autograd, concatenate, nn, ops, reference_mode, stack, where
+from tinygrad_nn import Value, autograd, concatenate, jvp, nn, no_grad, ops, reference_mode, stack, vjp, where
 from tinygrad_nn._fast import fused, switch
 from tinygrad_nn.forward_mode import JVPS, NoJVPRule, push_tangents
 from tinygrad_nn.ops import OPS
@@ -346,3 +347,250 @@ def test_a_broadcast_input_gets_a_tangent_of_the_output_shape():
             np.testing.assert_array_equal(only_row, [[2.0, 0.0, -2.0], [2.0, 0.0, -2.0]])
             (only_grid,) = push_tangents([out], [(grid, np.ones((2, 3)))])
             np.testing.assert_array_equal(only_grid, [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]])
+
+
+def test_python_float_scalars_give_python_float_tangents():
+    for mode in ENGINES.values():
+        with mode():
+            out, tangent = jvp(lambda a, b: (a * b).tanh() + a / b, (0.5, -2.0), (1.0, 0.25))
+            assert type(out.data) is float and type(tangent.data) is float
+            t = np.tanh(-1.0)
+            want = (1 - t * t) * (1.0 * -2.0 + 0.5 * 0.25) + 1.0 / -2.0 - 0.5 * 0.25 / 4.0
+            assert tangent.data == pytest.approx(want, rel=1e-14)
+            # a scalar against an array: the tangent of the array output
+            _, mixed = jvp(lambda s, v: s * v, (2.0, np.arange(3.0)), (1.0, np.zeros(3)))
+            np.testing.assert_array_equal(mixed.data, [0.0, 1.0, 2.0])
+
+
+def test_float32_stays_float32():
+    x = np.linspace(-1, 1, 4, dtype=np.float32)
+    out, tangent = jvp(lambda v: (v.tanh() * 3.0).sum(), (x,), (np.ones(4, np.float32),))
+    assert out.dtype == np.float32 and tangent.dtype == np.float32
+    assert tangent.item() == pytest.approx(
+        float(np.sum(3 * (1 - np.tanh(x.astype(np.float64)) ** 2))), rel=1e-6
+    )
+
+
+# -- jvp and vjp, the function transforms -------------------------------------------------
+
+
+def test_jvp_returns_constants_of_fs_structure():
+    def f(x, y):
+        return (x * y).sum(), [x.exp(), y]
+
+    with pytest.raises(
+        TypeError, match="f must return a Value or a tuple or list of Values, got a list holding"
+    ):
+        jvp(lambda x: [x, 1.0], (1.0,), (1.0,))
+    x, y = np.array([0.5, -1.0]), np.array([2.0, 3.0])
+    out, tangent = jvp(lambda a, b: (f(a, b)[0], *f(a, b)[1]), (x, y), (np.ones(2), np.zeros(2)))
+    assert isinstance(out, tuple) and isinstance(tangent, tuple) and len(tangent) == 3
+    assert all(not t.requires_grad and t.is_leaf for t in (*out, *tangent))
+    assert tangent[0].item() == 5.0
+    np.testing.assert_array_equal(tangent[1].data, np.exp(x))
+    np.testing.assert_array_equal(tangent[2].data, [0.0, 0.0])  # an input returned as it is
+    out, tangent = jvp(lambda a: [a * 2.0], [x], [np.ones(2)])  # a list stays a list
+    assert isinstance(tangent, list) and (tangent[0].data == 2.0).all()
+
+
+def test_jvp_starts_from_leaves_of_its_own():
+    made = Value(np.array([1.0, 2.0])) * 3.0  # a primal with a history: the tangent starts at it
+    _, tangent = jvp(lambda v: v * v, (made,), (np.array([1.0, 1.0]),))
+    np.testing.assert_array_equal(tangent.data, [6.0, 12.0])
+    assert made.grad is None and made.op == "mul"
+    with no_grad():  # f is recorded even when the caller has recording off
+        _, inside = jvp(lambda v: v.exp(), (0.0,), (2.0,))
+    assert inside.item() == 2.0
+
+
+def test_jvp_errors_name_the_argument():
+    f = lambda x, y: x * y
+    x, y = np.zeros((2, 3)), np.zeros(3)
+    with pytest.raises(
+        ValueError, match=r"jvp: tangents\[1\] has shape \(2, 3\) but primals\[1\] has shape \(3,\)"
+    ):
+        jvp(f, (x, y), (x, x))
+    with pytest.raises(
+        TypeError, match=r"jvp: tangents\[0\] has dtype float32 but primals\[0\] has dtype float64"
+    ):
+        jvp(f, (x, y), (x.astype(np.float32), y))
+    with pytest.raises(
+        ValueError, match=r"jvp: tangents\[0\] is a number but primals\[0\] has shape \(2, 3\)"
+    ):
+        jvp(f, (x, y), (1.0, y))
+    with pytest.raises(TypeError, match=r"jvp: tangents\[1\] must be a real number or array, got dtype bool"):
+        jvp(f, (x, y), (x, y > 0))
+    with pytest.raises(ValueError, match="jvp: 2 primals but 1 tangents"):
+        jvp(f, (x, y), (x,))
+    with pytest.raises(TypeError, match="jvp: primals must be a tuple or list with one entry per argument"):
+        jvp(lambda v: v, x, x)
+    with pytest.raises(TypeError, match=r"jvp: primals\[0\]: Value: data must be numeric"):
+        jvp(lambda v: v, ("a",), (1.0,))
+    # integer tangents convert to the primal's dtype
+    _, t = jvp(lambda v: v * 2.0, (np.ones(2, np.float32),), (np.array([1, 2]),))
+    assert t.dtype == np.float32 and t.data.tolist() == [2.0, 4.0]
+
+
+def test_vjp_gives_one_gradient_per_primal_and_is_differentiable():
+    x, y = np.array([0.5, -1.0, 2.0]), 1.5
+    out, vjp_fn = vjp(lambda a, b: (a * b).tanh(), x, y)
+    assert out.shape == (3,) and out.requires_grad
+    u = np.array([1.0, -2.0, 0.5])
+    gx, gy = vjp_fn(u)
+    t = np.tanh(x * y)
+    np.testing.assert_allclose(gx.data, u * (1 - t * t) * y, rtol=1e-14)
+    assert gy.item() == pytest.approx(float(np.sum(u * (1 - t * t) * x)), rel=1e-14)
+    assert type(gy.data) is float
+    # called again, and differentiated again: d/dx of uᵀJ summed
+    again = vjp_fn(u)[0]
+    np.testing.assert_array_equal(again.data, gx.data)
+    xv = Value(x)
+    _, inner = vjp(lambda a: (a**3).sum(), xv)
+    (g,) = inner(1.0)
+    (h,) = autograd.grad(g.sum(), [xv])
+    np.testing.assert_allclose(h, 6 * x)
+
+
+def test_vjp_of_several_outputs_sums_their_pullbacks():
+    out, vjp_fn = vjp(lambda a: (a.exp(), a * 2.0, Value(1.0, requires_grad=False)), np.zeros(2))
+    assert isinstance(out, tuple) and len(out) == 3
+    (g,) = vjp_fn((np.ones(2), np.array([1.0, 2.0]), 5.0))
+    np.testing.assert_array_equal(g.data, [3.0, 5.0])
+    with pytest.raises(ValueError, match="vjp_fn: 2 cotangents for 3 outputs"):
+        vjp_fn((np.ones(2), np.ones(2)))
+    with pytest.raises(
+        ValueError, match=r"vjp_fn: cotangent\[1\] has shape \(3,\) but f's output 1 has shape \(2,\)"
+    ):
+        vjp_fn((np.ones(2), np.ones(3), 1.0))
+    with pytest.raises(
+        TypeError, match="vjp_fn: cotangent must be a tuple or list with one entry per output"
+    ):
+        vjp_fn(np.ones(2))
+    _, single = vjp(lambda a: a * 2.0, np.zeros(2))
+    with pytest.raises(
+        TypeError, match="vjp_fn: the cotangent has dtype float32 but f's output has dtype float64"
+    ):
+        single(np.ones(2, np.float32))
+    (z,) = vjp(lambda a: Value(np.ones(2), requires_grad=False), np.zeros(2))[1](np.ones(2))
+    assert z.data.tolist() == [0.0, 0.0]  # f does not depend on a
+
+
+def test_forward_mode_runs_no_vjp_rule(monkeypatch):
+    """Forward mode is an independent oracle: with every VJP rule broken it still works."""
+
+    def broken(*args, **kwargs):
+        raise AssertionError("a VJP rule ran")
+
+    class Broken(tuple):
+        def __getitem__(self, i):
+            return broken
+
+    for op in OPS.values():
+        monkeypatch.setattr(op, "vjps", Broken())
+        monkeypatch.setattr(op, "kernels", Broken())
+        monkeypatch.setattr(op, "split", broken)
+    rng = np.random.default_rng(4)
+    x, labels = rng.standard_normal((5, 3)), np.array([0, 2, 1, 1, 0])
+    for mode in ENGINES.values():
+        with mode():
+            model = nn.Sequential(nn.Dense(3, 4, rng=0), nn.Tanh(), nn.Dense(4, 3, rng=1))
+            _, tangent = jvp(
+                lambda v, m=model: nn.losses.cross_entropy(m(v), labels), (x,), (np.ones_like(x),)
+            )
+            plus = nn.losses.cross_entropy(model(x + EPS), labels).item()
+            minus = nn.losses.cross_entropy(model(x - EPS), labels).item()
+            assert tangent.item() == pytest.approx((plus - minus) / (2 * EPS), rel=1e-6)
+            with pytest.raises(AssertionError, match="a VJP rule ran"):
+                vjp(lambda v, m=model: m(v).sum(), x)[1](1.0)
+
+
+def test_a_wrong_vjp_rule_shows_as_a_disagreement_with_forward_mode(monkeypatch):
+    wrong = lambda g, out, x: g * (1.0 - out)  # a missing factor: not tanh′
+    with reference_mode():
+        x = np.array([0.3, -0.8, 1.1])
+        f = lambda v: (v.tanh() * 2.0).sum()
+        (right,) = vjp(f, x)[1](1.0)
+        monkeypatch.setattr(ops.TANH, "vjps", (wrong,))
+        monkeypatch.setattr(ops.TANH, "kernels", (wrong,))
+        (bad,) = vjp(f, x)[1](1.0)
+        v = np.array([1.0, 2.0, -1.0])
+        _, jv = jvp(f, (x,), (v,))
+        assert jv.item() == pytest.approx(float(np.dot(right.data, v)), rel=1e-14)
+        assert abs(jv.item() - float(np.dot(bad.data, v))) > 0.1
+
+
+# -- against torch.func ------------------------------------------------------------------
+
+
+_NET = nn.Sequential(
+    nn.Dense(3, 5, rng=0, bias_init="normal"), nn.Tanh(), nn.Dense(5, 2, rng=1), nn.Sigmoid()
+)
+LABELS = np.array([1, 0, 3, 2])
+
+
+def _torch_functions(torch):
+    """The torch version of each function below, given the torch module (imported only when present)."""
+    w1, b1, w2, b2 = (torch.tensor(p.data) for p in _NET.parameters())
+    return {
+        "mlp": lambda x, w1, b1, w2, b2: torch.sigmoid(torch.tanh(x @ w1 + b1) @ w2 + b2),
+        "dense_network": lambda x: torch.sigmoid(torch.tanh(x @ w1 + b1) @ w2 + b2),
+        "softmax_cross_entropy": lambda z: torch.nn.functional.cross_entropy(z, torch.tensor(LABELS)),
+        "two_inputs": lambda x, y: (
+            (x * y.exp()).sum(dim=0) / (1.0 + y * y),
+            torch.log_softmax(x @ y, dim=0),
+        ),
+    }
+
+
+FUNCTIONS = {  # name: (f, the shapes of its inputs)
+    "mlp": (
+        lambda x, w1, b1, w2, b2: ((x @ w1 + b1).tanh() @ w2 + b2).sigmoid(),
+        ((4, 3), (3, 5), (5,), (5, 2), (2,)),
+    ),
+    "dense_network": (_NET, ((4, 3),)),  # fused nodes on the fast path
+    "softmax_cross_entropy": (lambda z: nn.losses.cross_entropy(z, LABELS), ((4, 5),)),
+    "two_inputs": (
+        lambda x, y: ((x * y.exp()).sum(axis=0) / (1.0 + y * y), (x @ y).softmax(axis=0).log()),
+        ((3, 4), (4,)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_jvp_and_vjp_agree_with_torch_func(name, engine):
+    torch = pytest.importorskip("torch")
+    ours, input_shapes = FUNCTIONS[name]
+    theirs = _torch_functions(torch)[name]
+    rng = np.random.default_rng(7)
+    primals = [rng.standard_normal(s) for s in input_shapes]
+    tangents = [rng.standard_normal(s) for s in input_shapes]
+
+    def as_torch(arrays_):
+        return tuple(torch.tensor(a, dtype=torch.float64) for a in arrays_)
+
+    with (
+        warnings.catch_warnings()
+    ):  # torch's first jvp loads decompositions with the deprecated torch.jit.script
+        warnings.simplefilter("ignore", DeprecationWarning)
+        t_out, t_tangent = torch.func.jvp(theirs, as_torch(primals), as_torch(tangents))
+    t_out2, t_pullback = torch.func.vjp(theirs, *as_torch(primals))
+    single = isinstance(t_out, torch.Tensor)
+    cotangents = [rng.standard_normal(tuple(o.shape)) for o in ([t_out] if single else t_out)]
+    t_grads = t_pullback(as_torch(cotangents)[0] if single else as_torch(cotangents))
+    with ENGINES[engine]():
+        if name == "dense_network":
+            assert _NET(Value(primals[0])).op == ("linear_sigmoid" if engine == "fast" else "sigmoid")
+        out, tangent = jvp(ours, tuple(primals), tuple(tangents))
+        out2, pullback = vjp(ours, *primals)
+        grads = pullback(cotangents[0] if single else tuple(cotangents))
+    if single:
+        out, tangent, out2, t_out, t_tangent, t_out2 = (
+            (x,) for x in (out, tangent, out2, t_out, t_tangent, t_out2)
+        )
+    assert len(grads) == len(primals)
+    for mine, want in zip(
+        (*out, *tangent, *out2, *grads), (*t_out, *t_tangent, *t_out2, *t_grads), strict=True
+    ):
+        assert mine.shape == tuple(want.shape)
+        np.testing.assert_allclose(mine.data, want.detach().numpy(), rtol=1e-12, atol=1e-14)
