@@ -15,7 +15,7 @@ from .anomaly import detect_anomaly, is_anomaly_enabled
 from .function import Context, Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module
-from .transforms import grad, gradgradcheck, hessian, hvp, jacobian
+from .transforms import grad, gradgradcheck, hessian, hvp, jacobian, jvp, vjp
 from .value import Value, concatenate, stack, where
 
 __version__ = "0.1.0"
@@ -45,6 +45,7 @@ __all__ = [
     "is_anomaly_enabled",
     "is_grad_enabled",
     "jacobian",
+    "jvp",
     "nn",
     "no_grad",
     "optim",
@@ -52,5 +53,6 @@ __all__ = [
     "set_grad_enabled",
     "stack",
     "train",
+    "vjp",
     "where",
 ]
